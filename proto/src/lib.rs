@@ -1,0 +1,17 @@
+//! The `musicmeta.v1` protobuf package, generated at build time from
+//! `proto/musicmeta/v1/*.proto` with a vendored `protoc`, so building needs
+//! no system protobuf compiler. [`FILE_DESCRIPTOR_SET`] feeds gRPC server
+//! reflection.
+
+#![allow(missing_debug_implementations)] // generated code
+
+pub mod musicmeta {
+    pub mod v1 {
+        tonic::include_proto!("musicmeta.v1");
+    }
+}
+
+pub use musicmeta::v1;
+
+/// Encoded descriptors of every message and service in `musicmeta.v1`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("musicmeta_descriptor");

@@ -1,0 +1,241 @@
+//! RabbitMQ: the job topology, confirmed publishing and consumer set-up.
+//!
+//! Topology (all durable): a direct exchange `amqp.exchange` (default
+//! `musicmeta.jobs`) routes [`jobs::ROUTING_KEY`] to the queue `amqp.queue`
+//! (default `musicmeta.fetch`), whose rejected messages dead-letter to
+//! `<queue>.dlq`. Every process declares it on connect, so start-up order
+//! does not matter.
+//!
+//! A publish counts only when the broker confirms it: jobs are persistent,
+//! `mandatory`, and a nack or a returned (unroutable) message is an error.
+
+use std::time::Duration;
+
+use lapin::options::{
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use crate::config::AmqpConfig;
+use crate::jobs::{self, FetchJob};
+
+/// How long connecting or publishing may take before the broker counts as down.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmqpError {
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("broker refused the job (nack)")]
+    Nacked,
+    #[error("job was unroutable: {0}")]
+    Returned(String),
+}
+
+/// Names of the exchange and queues, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub exchange: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+}
+
+impl Topology {
+    pub fn from_config(config: &AmqpConfig) -> Self {
+        Self {
+            exchange: config.exchange.clone(),
+            queue: config.queue.clone(),
+            dead_letter_queue: format!("{}.dlq", config.queue),
+        }
+    }
+
+    /// Declares the exchange, the queue, its dead-letter queue and binding.
+    /// Idempotent: declaring what exists with the same arguments is a no-op.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), AmqpError> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                self.dead_letter_queue.as_str().into(),
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut args = FieldTable::default();
+        // Rejected (poison or permanently failing) jobs go to the DLQ through
+        // the default exchange, keyed by the DLQ's name.
+        args.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            AMQPValue::LongString(LongString::from("")),
+        );
+        args.insert(
+            ShortString::from("x-dead-letter-routing-key"),
+            AMQPValue::LongString(LongString::from(self.dead_letter_queue.as_str())),
+        );
+        channel
+            .queue_declare(self.queue.as_str().into(), durable, args)
+            .await?;
+        channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                jobs::ROUTING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Connects with a bounded wait, so a dead broker is an error, not a hang.
+pub async fn connect(url: &str) -> Result<Connection, AmqpError> {
+    let properties = ConnectionProperties::default().with_connection_name(LongString::from(
+        format!("musicmeta-{}", std::process::id()),
+    ));
+    tokio::time::timeout(BROKER_TIMEOUT, Connection::connect(url, properties))
+        .await
+        .map_err(|_| AmqpError::Timeout(BROKER_TIMEOUT))?
+        .map_err(AmqpError::from)
+}
+
+/// Opens a consuming channel with `prefetch` unacknowledged deliveries at most.
+pub async fn consumer_channel(
+    connection: &Connection,
+    topology: &Topology,
+    prefetch: u16,
+) -> Result<Channel, AmqpError> {
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// A channel in confirm mode that publishes jobs.
+#[derive(Debug)]
+pub struct Publisher {
+    channel: Channel,
+    exchange: String,
+}
+
+impl Publisher {
+    pub async fn open(connection: &Connection, topology: &Topology) -> Result<Self, AmqpError> {
+        let channel = connection.create_channel().await?;
+        topology.declare(&channel).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Self {
+            channel,
+            exchange: topology.exchange.clone(),
+        })
+    }
+
+    /// Publishes one job and waits for the broker's confirm.
+    pub async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(job.job_id.to_string()));
+        let confirm = async {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    jobs::ROUTING_KEY.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &job.encode(),
+                    properties,
+                )
+                .await?
+                .await?;
+            Ok::<_, AmqpError>(confirm)
+        };
+        let confirmation = tokio::time::timeout(BROKER_TIMEOUT, confirm)
+            .await
+            .map_err(|_| AmqpError::Timeout(BROKER_TIMEOUT))??;
+        if confirmation.is_nack() {
+            return Err(AmqpError::Nacked);
+        }
+        if let Some(returned) = confirmation.take_message() {
+            return Err(AmqpError::Returned(returned.reply_text.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// A publisher that connects on first use and reconnects after a failure,
+/// so a process can start, and keep serving, while the broker is down.
+#[derive(Debug)]
+pub struct JobPublisher {
+    url: String,
+    topology: Topology,
+    // A tokio mutex: connecting awaits while holding it, and concurrent
+    // publishers should wait for that one connection, not race to open more.
+    state: Mutex<Option<(Connection, std::sync::Arc<Publisher>)>>,
+}
+
+impl JobPublisher {
+    pub fn new(url: impl Into<String>, topology: Topology) -> Self {
+        Self {
+            url: url.into(),
+            topology,
+            state: Mutex::new(None),
+        }
+    }
+
+    pub async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
+        let publisher = self.publisher().await?;
+        let result = publisher.publish(job).await;
+        if let Err(error) = &result {
+            warn!(%error, job_id = %job.job_id, "publish failed; reconnecting on next publish");
+            *self.state.lock().await = None;
+        }
+        result
+    }
+
+    async fn publisher(&self) -> Result<std::sync::Arc<Publisher>, AmqpError> {
+        let mut state = self.state.lock().await;
+        if let Some((connection, publisher)) = state.as_ref() {
+            if connection.status().connected() && publisher.channel.status().connected() {
+                return Ok(publisher.clone());
+            }
+        }
+        debug!("connecting publisher to broker");
+        let connection = connect(&self.url).await?;
+        let publisher = std::sync::Arc::new(Publisher::open(&connection, &self.topology).await?);
+        *state = Some((connection, publisher.clone()));
+        Ok(publisher)
+    }
+
+    /// Closes the connection, if open, so the broker sees a clean goodbye.
+    pub async fn close(&self) {
+        if let Some((connection, _)) = self.state.lock().await.take() {
+            let _ = connection.close(200, ShortString::from("shutdown")).await;
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! Typed configuration shared by both binaries, loaded once at start.
+//!
+//! Sources, later ones winning: the YAML file given with `--config`, then
+//! `MUSICMETA_<SECTION>__<KEY>` environment variables (`__` separates levels,
+//! e.g. `MUSICMETA_CACHE__TTL_SECS__RELEASE=3600`), then the conventional
+//! `DATABASE_URL` and `AMQP_URL`. Unknown keys are rejected so that a typo
+//! never silently falls back to a default; every invalid value is reported
+//! as one line naming its key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::mbid::EntityType;
+
+/// Default MusicBrainz endpoint; tests and offline demos point elsewhere.
+pub const MUSICBRAINZ_BASE_URL: &str = "https://musicbrainz.org/ws/2";
+const ENV_PREFIX: &str = "MUSICMETA";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub amqp: AmqpConfig,
+    #[serde(default)]
+    pub musicbrainz: MusicBrainzConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub grpc: GrpcConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host:port/db`.
+    pub url: String,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// How long to wait for a pooled connection before answering UNAVAILABLE.
+    #[serde(default = "defaults::db_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost).
+    pub url: String,
+    /// Unacknowledged deliveries a worker holds at once; also its concurrency.
+    #[serde(default = "defaults::prefetch")]
+    pub prefetch: u16,
+    /// Exchange jobs are published to.
+    #[serde(default = "defaults::exchange")]
+    pub exchange: String,
+    /// Queue workers consume; its dead-letter queue is `<queue>.dlq`.
+    #[serde(default = "defaults::queue")]
+    pub queue: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MusicBrainzConfig {
+    #[serde(default = "defaults::base_url")]
+    pub base_url: String,
+    /// Sent with every request; MusicBrainz asks for an application name,
+    /// version and contact (an e-mail address or URL). The worker refuses to
+    /// start without a contact in it.
+    #[serde(default = "defaults::user_agent")]
+    pub user_agent: String,
+    /// MusicBrainz allows about one request per second per client.
+    #[serde(default = "defaults::requests_per_second")]
+    pub requests_per_second: f64,
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts on 503/transport errors before a job is handed back to the queue.
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub ttl_secs: TtlConfig,
+    /// How long a MusicBrainz 404 is remembered.
+    #[serde(default = "defaults::negative_ttl_secs")]
+    pub negative_ttl_secs: u64,
+    /// Longest a lookup waits for a miss to be filled (the client's deadline
+    /// may cut it shorter).
+    #[serde(default = "defaults::miss_wait_ms")]
+    pub miss_wait_ms: u64,
+}
+
+/// How long a fetched entity counts as fresh, per entity type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtlConfig {
+    #[serde(default = "defaults::ttl_secs")]
+    pub artist: u64,
+    #[serde(default = "defaults::ttl_secs")]
+    pub release_group: u64,
+    #[serde(default = "defaults::ttl_secs")]
+    pub release: u64,
+    #[serde(default = "defaults::ttl_secs")]
+    pub recording: u64,
+    #[serde(default = "defaults::ttl_secs")]
+    pub label: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Port 0 picks a free port (tests use it).
+    #[serde(default = "defaults::listen_addr")]
+    pub listen_addr: SocketAddr,
+}
+
+mod defaults {
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    pub fn max_connections() -> usize {
+        16
+    }
+    pub fn db_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn prefetch() -> u16 {
+        8
+    }
+    pub fn exchange() -> String {
+        "musicmeta.jobs".into()
+    }
+    pub fn queue() -> String {
+        "musicmeta.fetch".into()
+    }
+    pub fn base_url() -> String {
+        super::MUSICBRAINZ_BASE_URL.into()
+    }
+    pub fn user_agent() -> String {
+        concat!("musicmeta/", env!("CARGO_PKG_VERSION")).into()
+    }
+    pub fn requests_per_second() -> f64 {
+        1.0
+    }
+    pub fn timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn max_attempts() -> u32 {
+        5
+    }
+    pub fn ttl_secs() -> u64 {
+        7 * 24 * 3600
+    }
+    pub fn negative_ttl_secs() -> u64 {
+        24 * 3600
+    }
+    pub fn miss_wait_ms() -> u64 {
+        5_000
+    }
+    pub fn listen_addr() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 50051))
+    }
+}
+
+impl Default for MusicBrainzConfig {
+    fn default() -> Self {
+        Self {
+            base_url: defaults::base_url(),
+            user_agent: defaults::user_agent(),
+            requests_per_second: defaults::requests_per_second(),
+            timeout_ms: defaults::timeout_ms(),
+            max_attempts: defaults::max_attempts(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: TtlConfig::default(),
+            negative_ttl_secs: defaults::negative_ttl_secs(),
+            miss_wait_ms: defaults::miss_wait_ms(),
+        }
+    }
+}
+
+impl Default for TtlConfig {
+    fn default() -> Self {
+        let t = defaults::ttl_secs();
+        Self {
+            artist: t,
+            release_group: t,
+            release: t,
+            recording: t,
+            label: t,
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: defaults::listen_addr(),
+        }
+    }
+}
+
+impl CacheConfig {
+    pub fn ttl(&self, entity_type: EntityType) -> Duration {
+        let t = &self.ttl_secs;
+        Duration::from_secs(match entity_type {
+            EntityType::Artist => t.artist,
+            EntityType::ReleaseGroup => t.release_group,
+            EntityType::Release => t.release,
+            EntityType::Recording => t.recording,
+            EntityType::Label => t.label,
+        })
+    }
+
+    pub fn negative_ttl(&self) -> Duration {
+        Duration::from_secs(self.negative_ttl_secs)
+    }
+
+    pub fn miss_wait(&self) -> Duration {
+        Duration::from_millis(self.miss_wait_ms)
+    }
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] ::config::ConfigError),
+    #[error("configuration key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Loads from `path` (if any) and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars().collect())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, so tests need not
+    /// mutate the process environment.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = ::config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(
+                ::config::File::from(path)
+                    .format(::config::FileFormat::Yaml)
+                    .required(true),
+            );
+        }
+        let prefixed = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            ::config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(prefixed)),
+        );
+        for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
+            if let Some(value) = env.get(var) {
+                builder = builder.set_override(key, value.as_str())?;
+            }
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if !self.database.url.starts_with("postgres://")
+            && !self.database.url.starts_with("postgresql://")
+        {
+            return invalid(
+                "database.url",
+                "must start with postgres:// or postgresql://",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if !self.amqp.url.starts_with("amqp://") && !self.amqp.url.starts_with("amqps://") {
+            return invalid("amqp.url", "must start with amqp:// or amqps://");
+        }
+        if self.amqp.prefetch == 0 {
+            return invalid("amqp.prefetch", "must be at least 1");
+        }
+        if self.amqp.exchange.is_empty() {
+            return invalid("amqp.exchange", "must not be empty");
+        }
+        if self.amqp.queue.is_empty() {
+            return invalid("amqp.queue", "must not be empty");
+        }
+        let mb = &self.musicbrainz;
+        if !mb.base_url.starts_with("http://") && !mb.base_url.starts_with("https://") {
+            return invalid("musicbrainz.base_url", "must be an http:// or https:// URL");
+        }
+        if !(mb.requests_per_second.is_finite() && mb.requests_per_second > 0.0) {
+            return invalid(
+                "musicbrainz.requests_per_second",
+                "must be a number above 0",
+            );
+        }
+        if mb.timeout_ms == 0 {
+            return invalid("musicbrainz.timeout_ms", "must be at least 1");
+        }
+        if mb.max_attempts == 0 {
+            return invalid("musicbrainz.max_attempts", "must be at least 1");
+        }
+        if mb.user_agent.trim().is_empty() {
+            return invalid("musicbrainz.user_agent", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+impl MusicBrainzConfig {
+    /// MusicBrainz blocks anonymous clients; a User-Agent must say how to
+    /// reach whoever runs it. Only the worker, which talks to MusicBrainz,
+    /// enforces this.
+    pub fn check_contact(&self) -> Result<(), ConfigError> {
+        if user_agent_has_contact(&self.user_agent) {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                key: "musicbrainz.user_agent",
+                reason: format!(
+                    "{:?} has no contact; MusicBrainz requires one, e.g. \"musicmeta/0.1 ( you@example.org )\"",
+                    self.user_agent
+                ),
+            })
+        }
+    }
+}
+
+/// True when `ua` holds an e-mail address or an http(s) URL.
+pub fn user_agent_has_contact(ua: &str) -> bool {
+    ua.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .any(|word| {
+            let email = word
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'));
+            let url = (word.starts_with("https://") || word.starts_with("http://"))
+                && word.len() > "https://".len();
+            email || url
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn yaml(text: &str) -> tempfile_like::TempYaml {
+        tempfile_like::TempYaml::new(text)
+    }
+
+    /// A tiny self-deleting file, to avoid a dev-dependency for one use.
+    mod tempfile_like {
+        use std::path::PathBuf;
+        pub struct TempYaml(pub PathBuf);
+        impl TempYaml {
+            pub fn new(text: &str) -> Self {
+                let path = std::env::temp_dir()
+                    .join(format!("musicmeta-config-{}.yaml", uuid::Uuid::new_v4()));
+                let mut f = std::fs::File::create(&path).expect("create temp config");
+                super::Write::write_all(&mut f, text.as_bytes()).expect("write temp config");
+                TempYaml(path)
+            }
+        }
+        impl Drop for TempYaml {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    const MINIMAL: &str = "database: { url: 'postgres://postgres@127.0.0.1/x' }\namqp: { url: 'amqp://guest:guest@127.0.0.1:5672/%2f' }\n";
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let f = yaml(MINIMAL);
+        let c = Config::load_with_env(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(c.musicbrainz.base_url, MUSICBRAINZ_BASE_URL);
+        assert_eq!(c.musicbrainz.requests_per_second, 1.0);
+        assert_eq!(c.amqp.prefetch, 8);
+        assert_eq!(
+            c.cache.ttl(EntityType::ReleaseGroup),
+            Duration::from_secs(604_800)
+        );
+        assert_eq!(c.grpc.listen_addr.port(), 50051);
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let f = yaml(MINIMAL);
+        let c = Config::load_with_env(
+            Some(&f.0),
+            env(&[
+                ("DATABASE_URL", "postgres://other@db/y"),
+                ("MUSICMETA_CACHE__TTL_SECS__RELEASE_GROUP", "60"),
+                ("MUSICMETA_AMQP__PREFETCH", "3"),
+                (
+                    "MUSICMETA_MUSICBRAINZ__USER_AGENT",
+                    "app/1 ( me@example.org )",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://other@db/y");
+        assert_eq!(
+            c.cache.ttl(EntityType::ReleaseGroup),
+            Duration::from_secs(60)
+        );
+        assert_eq!(c.amqp.prefetch, 3);
+        assert_eq!(c.musicbrainz.user_agent, "app/1 ( me@example.org )");
+    }
+
+    #[test]
+    fn environment_alone_is_enough() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://a@b/c"),
+                ("AMQP_URL", "amqp://h"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.amqp.url, "amqp://h");
+    }
+
+    fn error_of(text: &str) -> String {
+        let f = yaml(text);
+        Config::load_with_env(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = error_of("amqp: { url: 'amqp://h' }\n");
+        assert!(e.contains("database"), "{e}");
+        let e = error_of(
+            "database: { url: 'postgres://h/d' }\namqp: { url: 'amqp://h', prefetch: lots }\n",
+        );
+        assert!(e.contains("amqp.prefetch"), "{e}");
+        let e = error_of(&format!(
+            "{MINIMAL}cache: {{ ttl_secs: {{ relase: 5 }} }}\n"
+        ));
+        assert!(e.contains("relase") && e.contains("cache.ttl_secs"), "{e}");
+        let e = error_of(&format!(
+            "{MINIMAL}musicbrainz: {{ requests_per_second: 0 }}\n"
+        ));
+        assert!(e.contains("musicbrainz.requests_per_second"), "{e}");
+        let e = error_of("database: { url: 'mysql://x' }\namqp: { url: 'amqp://h' }\n");
+        assert!(e.contains("database.url"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_rejected() {
+        let e = error_of(&format!("{MINIMAL}grcp: {{ listen_addr: '0.0.0.0:1' }}\n"));
+        assert!(e.contains("grcp"), "{e}");
+    }
+
+    #[test]
+    fn user_agent_contact() {
+        assert!(user_agent_has_contact("musicmeta/0.1 ( ops@example.org )"));
+        assert!(user_agent_has_contact(
+            "musicmeta/0.1 ( https://example.org/contact )"
+        ));
+        assert!(!user_agent_has_contact("musicmeta/0.1"));
+        assert!(!user_agent_has_contact("musicmeta/0.1 ( @ )"));
+        let mut mb = MusicBrainzConfig::default();
+        assert!(mb.check_contact().is_err());
+        mb.user_agent = "x/1 (a@b.c)".into();
+        assert!(mb.check_contact().is_ok());
+    }
+}

@@ -1,0 +1,78 @@
+//! PostgreSQL: the connection pool, embedded migrations and the repositories.
+//!
+//! - [`migrate`]: refinery migrations from `migrations/`, embedded in the
+//!   binaries and run under an advisory lock.
+//! - [`repository`]: the traits the cache policy depends on, one per aggregate.
+//! - [`read`]: loading cached entities with their nested data.
+//! - [`write`]: idempotent upserts of fetched entities, one transaction each.
+//! - [`outcome`]: negative cache, redirects and the fetch-request ledger.
+//!
+//! All SQL is parameterized; no value is ever formatted into a statement.
+
+pub mod migrate;
+pub mod outcome;
+pub mod read;
+pub mod repository;
+pub mod write;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
+use tokio_postgres::NoTls;
+
+use crate::config::DatabaseConfig;
+
+pub use repository::{CacheStateRepository, EntityRepository, EntityWriter, FetchResult, PgStore};
+
+/// A database failure, as the layers above need to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] deadpool_postgres::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("database pool misconfigured: {0}")]
+    Config(#[from] deadpool_postgres::CreatePoolError),
+    #[error("migration failed: {0}")]
+    Migration(#[from] refinery::Error),
+    /// A row that the schema's constraints should have prevented.
+    #[error("inconsistent data: {0}")]
+    Inconsistent(String),
+}
+
+impl DbError {
+    /// True when retrying later may succeed (connection lost or refused).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Unavailable(_) => true,
+            DbError::Query(e) => e.is_closed() || e.as_db_error().is_none(),
+            _ => false,
+        }
+    }
+}
+
+/// Builds the pool. Building never connects; call [`check`] to fail fast.
+pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
+    let timeout = Some(Duration::from_millis(config.timeout_ms));
+    let mut cfg = deadpool_postgres::Config::new();
+    cfg.url = Some(config.url.clone());
+    cfg.pool = Some(PoolConfig {
+        max_size: config.max_connections,
+        timeouts: Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        },
+        ..PoolConfig::default()
+    });
+    Ok(cfg.create_pool(Some(Runtime::Tokio1), NoTls)?)
+}
+
+/// Takes one connection from the pool, so start-up fails with a clear error
+/// when the database is unreachable.
+pub async fn check(pool: &Pool) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(())
+}

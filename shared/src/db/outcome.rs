@@ -1,0 +1,176 @@
+//! The negative cache, merged-MBID redirects, the fetch-request ledger and
+//! the fill notification: everything about an MBID that is not the entity.
+
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::GenericClient;
+
+use super::DbError;
+use crate::mbid::{EntityType, Mbid};
+use crate::notify;
+
+/// What MusicBrainz answered for an MBID that is not an entity of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    NotFound {
+        recorded_at: SystemTime,
+    },
+    /// The MBID was merged into `to`.
+    Redirect {
+        to: Mbid,
+        recorded_at: SystemTime,
+    },
+}
+
+pub async fn find(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<Option<Outcome>, DbError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT outcome, redirect_to, recorded_at FROM lookup_outcome \
+             WHERE entity_type = $1 AND mbid = $2",
+        )
+        .await?;
+    let Some(row) = client
+        .query_opt(&stmt, &[&entity_type.as_str(), &mbid.as_uuid()])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let recorded_at: SystemTime = row.get(2);
+    match row.get::<_, &str>(0) {
+        "not_found" => Ok(Some(Outcome::NotFound { recorded_at })),
+        "redirect" => {
+            let to: uuid::Uuid = row.get(1);
+            Ok(Some(Outcome::Redirect {
+                to: Mbid::from_uuid(to),
+                recorded_at,
+            }))
+        }
+        other => Err(DbError::Inconsistent(format!(
+            "lookup_outcome.outcome = {other:?}"
+        ))),
+    }
+}
+
+pub async fn record_not_found(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<(), DbError> {
+    upsert(client, entity_type, mbid, "not_found", None).await
+}
+
+pub async fn record_redirect(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    from: Mbid,
+    to: Mbid,
+) -> Result<(), DbError> {
+    upsert(client, entity_type, from, "redirect", Some(to.as_uuid())).await
+}
+
+async fn upsert(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+    outcome: &str,
+    redirect_to: Option<uuid::Uuid>,
+) -> Result<(), DbError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO lookup_outcome (entity_type, mbid, outcome, redirect_to, recorded_at) \
+             VALUES ($1, $2, $3, $4, now()) \
+             ON CONFLICT (entity_type, mbid) DO UPDATE SET \
+               outcome = EXCLUDED.outcome, redirect_to = EXCLUDED.redirect_to, \
+               recorded_at = EXCLUDED.recorded_at",
+        )
+        .await?;
+    client
+        .execute(
+            &stmt,
+            &[
+                &entity_type.as_str(),
+                &mbid.as_uuid(),
+                &outcome,
+                &redirect_to,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Drops a remembered 404/redirect for an MBID that now is an entity.
+pub async fn forget(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<(), DbError> {
+    let stmt = client
+        .prepare_cached("DELETE FROM lookup_outcome WHERE entity_type = $1 AND mbid = $2")
+        .await?;
+    client
+        .execute(&stmt, &[&entity_type.as_str(), &mbid.as_uuid()])
+        .await?;
+    Ok(())
+}
+
+pub async fn claim_fetch(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+    reask_after: Duration,
+) -> Result<bool, DbError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO fetch_request (entity_type, mbid, requested_at) VALUES ($1, $2, now()) \
+             ON CONFLICT (entity_type, mbid) DO UPDATE SET requested_at = now() \
+             WHERE fetch_request.requested_at < now() - make_interval(secs => $3) \
+             RETURNING 1",
+        )
+        .await?;
+    let row = client
+        .query_opt(
+            &stmt,
+            &[
+                &entity_type.as_str(),
+                &mbid.as_uuid(),
+                &reask_after.as_secs_f64(),
+            ],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn release_fetch(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<(), DbError> {
+    let stmt = client
+        .prepare_cached("DELETE FROM fetch_request WHERE entity_type = $1 AND mbid = $2")
+        .await?;
+    client
+        .execute(&stmt, &[&entity_type.as_str(), &mbid.as_uuid()])
+        .await?;
+    Ok(())
+}
+
+/// Queues the fill notification; PostgreSQL sends it when the surrounding
+/// transaction commits, and drops it if it rolls back.
+pub async fn notify_filled(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<(), DbError> {
+    let stmt = client.prepare_cached("SELECT pg_notify($1, $2)").await?;
+    client
+        .execute(
+            &stmt,
+            &[&notify::CHANNEL, &notify::payload(entity_type, mbid)],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The repository traits the cache policy is written against, and their
+//! PostgreSQL implementation [`PgStore`].
+//!
+//! One [`EntityRepository`] per aggregate (artist, release group, release,
+//! recording, label) reads an entity with its nested data; the
+//! [`CacheStateRepository`] answers what the cache knows *about* an MBID
+//! (when it was fetched, a remembered 404 or redirect, a fetch in flight);
+//! the [`EntityWriter`] stores what a worker fetched, in one transaction.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::Pool;
+
+use super::outcome::{self, Outcome};
+use super::{DbError, read, write};
+use crate::domain::{Artist, Cached, Entity, Label, Recording, Release, ReleaseGroup};
+use crate::mbid::{EntityType, Mbid};
+
+/// Reads one aggregate from the cache. Stubs (entities only referenced by
+/// others, never fetched) are not returned.
+pub trait EntityRepository<T>: Send + Sync {
+    fn find(&self, mbid: Mbid) -> impl Future<Output = Result<Option<Cached<T>>, DbError>> + Send;
+}
+
+/// What the cache knows about an MBID besides the entity itself.
+pub trait CacheStateRepository: Send + Sync {
+    /// When the entity was last fetched, if it ever was.
+    fn fetched_at(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<Option<SystemTime>, DbError>> + Send;
+
+    /// A remembered 404 or redirect.
+    fn find_outcome(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<Option<Outcome>, DbError>> + Send;
+
+    /// Records that a fetch was asked for. True when the caller should
+    /// publish the job: no fetch was pending, or the pending one is older
+    /// than `reask_after` (its job may have been lost).
+    fn claim_fetch(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        reask_after: Duration,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+
+    /// Forgets a claim whose job could not be published, so the next lookup
+    /// tries again.
+    fn release_fetch(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+/// What a worker learnt from MusicBrainz about a requested MBID.
+#[derive(Debug, Clone)]
+pub enum FetchResult {
+    /// The entity (whose MBID differs from the requested one when
+    /// MusicBrainz redirected a merged MBID to it) and the raw response.
+    Found {
+        entity: Entity,
+        raw: serde_json::Value,
+    },
+    NotFound,
+}
+
+/// Stores fetch results. Implementations write everything in one
+/// transaction, notify waiting lookups on commit, and are idempotent.
+pub trait EntityWriter: Send + Sync {
+    fn store(
+        &self,
+        entity_type: EntityType,
+        requested: Mbid,
+        result: FetchResult,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+/// The PostgreSQL implementation of every repository trait.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+macro_rules! entity_repository {
+    ($ty:ty, $load:path) => {
+        impl EntityRepository<$ty> for PgStore {
+            async fn find(&self, mbid: Mbid) -> Result<Option<Cached<$ty>>, DbError> {
+                let client = self.pool.get().await?;
+                $load(&client, mbid).await
+            }
+        }
+    };
+}
+
+entity_repository!(Artist, read::artist);
+entity_repository!(Label, read::label);
+entity_repository!(Recording, read::recording);
+entity_repository!(ReleaseGroup, read::release_group);
+entity_repository!(Release, read::release);
+
+impl CacheStateRepository for PgStore {
+    async fn fetched_at(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> Result<Option<SystemTime>, DbError> {
+        let client = self.pool.get().await?;
+        read::fetched_at(&client, entity_type, mbid).await
+    }
+
+    async fn find_outcome(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> Result<Option<Outcome>, DbError> {
+        let client = self.pool.get().await?;
+        outcome::find(&client, entity_type, mbid).await
+    }
+
+    async fn claim_fetch(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        reask_after: Duration,
+    ) -> Result<bool, DbError> {
+        let client = self.pool.get().await?;
+        outcome::claim_fetch(&client, entity_type, mbid, reask_after).await
+    }
+
+    async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        outcome::release_fetch(&client, entity_type, mbid).await
+    }
+}
+
+impl EntityWriter for PgStore {
+    async fn store(
+        &self,
+        entity_type: EntityType,
+        requested: Mbid,
+        result: FetchResult,
+    ) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        match result {
+            FetchResult::Found { entity, raw } => {
+                let actual = entity.mbid();
+                write::upsert_entity(&tx, &entity, &raw).await?;
+                outcome::forget(&tx, entity_type, actual).await?;
+                if actual != requested {
+                    outcome::record_redirect(&tx, entity_type, requested, actual).await?;
+                    outcome::notify_filled(&tx, entity_type, actual).await?;
+                }
+            }
+            FetchResult::NotFound => {
+                outcome::record_not_found(&tx, entity_type, requested).await?;
+            }
+        }
+        outcome::release_fetch(&tx, entity_type, requested).await?;
+        outcome::notify_filled(&tx, entity_type, requested).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

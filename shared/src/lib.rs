@@ -1,0 +1,27 @@
+//! Everything `query-api` and `ingest-worker` agree on: the domain model of the
+//! five MusicBrainz entity types we cache, how they are stored, how they are
+//! fetched from MusicBrainz, and how a fetch is asked for over RabbitMQ.
+//!
+//! Layout:
+//! - [`mbid`]: the validated MusicBrainz identifier and the entity-type enum.
+//! - [`domain`]: plain data types for artists, release groups, releases,
+//!   recordings and labels, free of any I/O.
+//! - [`config`]: the one typed configuration both binaries load at start.
+//! - [`musicbrainz`]: the ws/2 JSON model and the rate-limited HTTP client.
+//! - [`db`]: connection pool, embedded migrations and the repositories.
+//! - [`jobs`]: the fetch-job message contract.
+//! - [`amqp`]: exchange/queue topology, confirmed publishing, consuming.
+//! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
+//! - [`telemetry`]: tracing subscriber set-up.
+
+pub mod amqp;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod jobs;
+pub mod mbid;
+pub mod musicbrainz;
+pub mod notify;
+pub mod telemetry;
+
+pub use mbid::{EntityType, Mbid, MbidError};
