@@ -220,10 +220,11 @@ impl JobPublisher {
 
     async fn publisher(&self) -> Result<std::sync::Arc<Publisher>, AmqpError> {
         let mut state = self.state.lock().await;
-        if let Some((connection, publisher)) = state.as_ref() {
-            if connection.status().connected() && publisher.channel.status().connected() {
-                return Ok(publisher.clone());
-            }
+        if let Some((connection, publisher)) = state.as_ref()
+            && connection.status().connected()
+            && publisher.channel.status().connected()
+        {
+            return Ok(publisher.clone());
         }
         debug!("connecting publisher to broker");
         let connection = connect(&self.url).await?;

@@ -12,6 +12,7 @@
 //! - [`jobs`]: the fetch-job message contract.
 //! - [`amqp`]: exchange/queue topology, confirmed publishing, consuming.
 //! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
+//! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod amqp;
@@ -22,6 +23,7 @@ pub mod jobs;
 pub mod mbid;
 pub mod musicbrainz;
 pub mod notify;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use mbid::{EntityType, Mbid, MbidError};

@@ -33,7 +33,7 @@ pub async fn run(pool: &Pool) -> Result<Vec<i32>, DbError> {
     let applied: Vec<i32> = report
         .applied_migrations()
         .iter()
-        .map(|m| m.version() as i32)
+        .map(|m| m.version())
         .collect();
     info!(applied = ?applied, "migrations done");
     Ok(applied)

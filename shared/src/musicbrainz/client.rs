@@ -26,6 +26,8 @@ use crate::mbid::{EntityType, Mbid};
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// What MusicBrainz said about an MBID.
+// One per job, moved once or twice: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FetchOutcome {
     /// The entity and the raw response. Its MBID differs from the requested

@@ -586,7 +586,7 @@ impl MbLabelInfo {
 impl IntoEntity for MbRelease {
     fn into_entity(self) -> Result<Entity, ParseError> {
         let text = self.text_representation.unwrap_or_default();
-        Ok(Entity::Release(Release {
+        Ok(Entity::Release(Box::new(Release {
             mbid: top_id(self.id.as_deref())?,
             title: self.title,
             disambiguation: self.disambiguation,
@@ -606,7 +606,7 @@ impl IntoEntity for MbRelease {
                 .collect(),
             media: self.media.into_iter().map(MbMedium::into_domain).collect(),
             annotations: self.annotations.into_domain(),
-        }))
+        })))
     }
 }
 
@@ -1078,7 +1078,7 @@ mod tests {
 
     fn release(json: &str) -> Release {
         match parse_entity(EntityType::Release, json.as_bytes()) {
-            Ok(Entity::Release(r)) => r,
+            Ok(Entity::Release(r)) => *r,
             other => panic!("{json}: {other:?}"),
         }
     }

@@ -1,0 +1,11 @@
+//! `ingest-worker`: fills the cache. It consumes fetch jobs from RabbitMQ,
+//! fetches each entity from the MusicBrainz web service under a rate limit,
+//! and upserts it into PostgreSQL in one transaction. Run as many as you
+//! like; each holds at most `amqp.prefetch` jobs.
+//!
+//! Layout:
+//! - [`worker`]: the consume → fetch → store → ack loop and its outcomes.
+
+pub mod worker;
+
+pub use worker::{JobOutcome, JobReport, Worker, WorkerError};

@@ -1,0 +1,356 @@
+//! The job loop: consume fetch jobs, fetch from MusicBrainz, store, ack.
+//!
+//! A delivery is acknowledged only after its result is committed, so a
+//! worker that dies mid-job leaves the job to be redelivered; storing is
+//! idempotent, so a redelivered job changes nothing. Outcomes:
+//! - stored / 404 remembered / already fresh → ack;
+//! - poison message or permanent failure (unparseable upstream response,
+//!   HTTP 4xx other than 404) → reject without requeue: it dead-letters to
+//!   `<queue>.dlq` for an operator to inspect;
+//! - transient failure (503 storm, network, database down) → requeued after
+//!   a backoff that grows with consecutive failures.
+//!
+//! Concurrency is capped by `amqp.prefetch`; MusicBrainz traffic is further
+//! shaped by the client's rate limiter, shared by all of this process's jobs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::{FieldTable, ShortString};
+use musicmeta_shared::amqp::{self, AmqpError, Topology};
+use musicmeta_shared::config::{Config, ConfigError};
+use musicmeta_shared::db::outcome::Outcome;
+use musicmeta_shared::db::{
+    self, CacheStateRepository, DbError, EntityWriter, FetchResult, PgStore,
+};
+use musicmeta_shared::jobs::FetchJob;
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::musicbrainz::{FetchError, FetchOutcome, MusicBrainzClient};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+use uuid::Uuid;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot build the musicbrainz client: {0}")]
+    Client(#[from] FetchError),
+    #[error(transparent)]
+    Broker(#[from] AmqpError),
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Fetched and committed; `stored` is the entity's own MBID (it differs
+    /// from the job's when MusicBrainz redirected a merged MBID).
+    Stored { stored: Mbid },
+    /// MusicBrainz has no such entity; remembered in the negative cache.
+    NotFound,
+    /// The cache already held a fresh copy; no upstream request was made.
+    AlreadyFresh,
+    /// Rejected to the dead-letter queue.
+    DeadLettered { reason: String },
+    /// Handed back to the queue to be tried again.
+    Requeued { reason: String },
+}
+
+/// One report per delivery, broadcast for observers (tests, metrics).
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub job_id: Option<Uuid>,
+    pub entity: Option<(EntityType, Mbid)>,
+    pub redelivered: bool,
+    pub outcome: JobOutcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ProcessError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl ProcessError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            ProcessError::Fetch(e) => e.is_permanent(),
+            // Lost connections heal; a constraint violation will not.
+            ProcessError::Database(e) => !e.is_transient(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    store: PgStore,
+    musicbrainz: MusicBrainzClient,
+    reports: broadcast::Sender<JobReport>,
+    consecutive_failures: AtomicU32,
+}
+
+impl Worker {
+    /// Checks the configuration (a User-Agent with a contact is required by
+    /// MusicBrainz) and the database; the broker is connected by [`run`].
+    ///
+    /// [`run`]: Worker::run
+    pub async fn build(config: Config) -> Result<Self, WorkerError> {
+        config.musicbrainz.check_contact()?;
+        let pool = db::build_pool(&config.database)?;
+        db::check(&pool).await?;
+        let musicbrainz = MusicBrainzClient::new(&config.musicbrainz)?;
+        let (reports, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store: PgStore::new(pool),
+                musicbrainz,
+                reports,
+                consecutive_failures: AtomicU32::new(0),
+            }),
+        })
+    }
+
+    /// Reports of every delivery handled from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobReport> {
+        self.inner.reports.subscribe()
+    }
+
+    /// Consumes until `shutdown` is cancelled, reconnecting to the broker
+    /// with backoff when the connection is lost. On shutdown it stops taking
+    /// deliveries, finishes the ones in flight, and closes the channel so the
+    /// broker requeues anything prefetched but not started.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(error) => {
+                    warn!(%error, backoff_ms = backoff.as_millis() as u64, "broker connection failed; reconnecting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        info!("worker stopped");
+        Ok(())
+    }
+
+    /// One broker session: `Ok` when it ended by shutdown or a clean close.
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
+        let amqp_config = &self.inner.config.amqp;
+        let topology = Topology::from_config(amqp_config);
+        let connection = amqp::connect(&amqp_config.url).await?;
+        let channel = amqp::consumer_channel(&connection, &topology, amqp_config.prefetch).await?;
+        let consumer = channel
+            .basic_consume(
+                topology.queue.as_str().into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        info!(queue = %topology.queue, prefetch = amqp_config.prefetch, "consuming jobs");
+        let mut lost = None;
+        consumer
+            .take_until(shutdown.cancelled())
+            .for_each_concurrent(
+                usize::from(amqp_config.prefetch),
+                |delivery| match delivery {
+                    Ok(delivery) => futures::future::Either::Left(async move {
+                        self.handle(delivery).await;
+                    }),
+                    Err(e) => {
+                        lost.get_or_insert(e);
+                        futures::future::Either::Right(futures::future::ready(()))
+                    }
+                },
+            )
+            .await;
+        let _ = channel
+            .close(200, ShortString::from("worker stopping"))
+            .await;
+        let _ = connection
+            .close(200, ShortString::from("worker stopping"))
+            .await;
+        match lost {
+            Some(e) if !shutdown.is_cancelled() => Err(e.into()),
+            _ if shutdown.is_cancelled() => Ok(()),
+            // The stream ended without an error: the broker closed us.
+            _ => Err(AmqpError::Broker(lapin::Error::from(
+                lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+            ))),
+        }
+    }
+
+    /// Handles one delivery end to end and acknowledges it accordingly.
+    pub async fn handle(&self, delivery: Delivery) -> JobReport {
+        let redelivered = delivery.redelivered;
+        let job = match FetchJob::decode(&delivery.data) {
+            Ok(job) => job,
+            Err(e) => {
+                warn!(error = %e, "poison message; dead-lettering");
+                let report = JobReport {
+                    job_id: None,
+                    entity: None,
+                    redelivered,
+                    outcome: JobOutcome::DeadLettered {
+                        reason: e.to_string(),
+                    },
+                };
+                self.settle(&delivery, &report.outcome).await;
+                return self.publish_report(report);
+            }
+        };
+        let span = info_span!(
+            "job",
+            job_id = %job.job_id,
+            entity_type = %job.entity_type,
+            mbid = %job.mbid,
+            reason = ?job.reason,
+            redelivered,
+        );
+        async {
+            let outcome = match self.process(&job).await {
+                Ok(outcome) => {
+                    self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+                    outcome
+                }
+                Err(e) if e.is_permanent() => {
+                    error!(error = %e, "job failed permanently; dead-lettering");
+                    self.forget_claim(&job).await;
+                    JobOutcome::DeadLettered { reason: e.to_string() }
+                }
+                Err(e) => {
+                    let failures = self.inner.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    let wait = Duration::from_millis(250u64.saturating_mul(1 << failures.min(7))).min(MAX_BACKOFF);
+                    warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "job failed; requeueing after backoff");
+                    tokio::time::sleep(wait).await;
+                    JobOutcome::Requeued { reason: e.to_string() }
+                }
+            };
+            self.settle(&delivery, &outcome).await;
+            info!(outcome = ?outcome, "job done");
+            self.publish_report(JobReport {
+                job_id: Some(job.job_id),
+                entity: Some((job.entity_type, job.mbid)),
+                redelivered,
+                outcome,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn publish_report(&self, report: JobReport) -> JobReport {
+        let _ = self.inner.reports.send(report.clone());
+        report
+    }
+
+    /// Acks, rejects or requeues; a failure here means the channel is gone
+    /// and the broker will redeliver, which idempotent storing absorbs.
+    async fn settle(&self, delivery: &Delivery, outcome: &JobOutcome) {
+        let result = match outcome {
+            JobOutcome::DeadLettered { .. } => {
+                delivery.reject(BasicRejectOptions { requeue: false }).await
+            }
+            JobOutcome::Requeued { .. } => {
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
+            _ => delivery.ack(BasicAckOptions::default()).await,
+        };
+        if let Err(error) = result {
+            warn!(%error, "could not settle delivery; the broker will redeliver it");
+        }
+    }
+
+    /// Runs one job: skip if fresh, otherwise fetch and store in one transaction.
+    async fn process(&self, job: &FetchJob) -> Result<JobOutcome, ProcessError> {
+        let store = &self.inner.store;
+        if !job.force && self.is_fresh(job.entity_type, job.mbid).await? {
+            self.forget_claim(job).await;
+            return Ok(JobOutcome::AlreadyFresh);
+        }
+        match self
+            .inner
+            .musicbrainz
+            .fetch(job.entity_type, job.mbid)
+            .await?
+        {
+            FetchOutcome::Found { entity, raw } => {
+                let stored = entity.mbid();
+                store
+                    .store(
+                        job.entity_type,
+                        job.mbid,
+                        FetchResult::Found { entity, raw },
+                    )
+                    .await?;
+                Ok(JobOutcome::Stored { stored })
+            }
+            FetchOutcome::NotFound => {
+                store
+                    .store(job.entity_type, job.mbid, FetchResult::NotFound)
+                    .await?;
+                Ok(JobOutcome::NotFound)
+            }
+        }
+    }
+
+    /// Fresh means: fetched within the TTL, or a 404 within the negative TTL,
+    /// or a redirect to a fresh entity.
+    async fn is_fresh(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
+        let store = &self.inner.store;
+        let cache = &self.inner.config.cache;
+        let young = |t: SystemTime, ttl: Duration| {
+            SystemTime::now().duration_since(t).unwrap_or_default() < ttl
+        };
+        if let Some(t) = store.fetched_at(entity_type, mbid).await? {
+            return Ok(young(t, cache.ttl(entity_type)));
+        }
+        Ok(match store.find_outcome(entity_type, mbid).await? {
+            Some(Outcome::NotFound { recorded_at }) => young(recorded_at, cache.negative_ttl()),
+            Some(Outcome::Redirect { to, .. }) => store
+                .fetched_at(entity_type, to)
+                .await?
+                .is_some_and(|t| young(t, cache.ttl(entity_type))),
+            None => false,
+        })
+    }
+
+    async fn forget_claim(&self, job: &FetchJob) {
+        if let Err(error) = self
+            .inner
+            .store
+            .release_fetch(job.entity_type, job.mbid)
+            .await
+        {
+            warn!(%error, "could not clear the fetch request");
+        }
+    }
+}

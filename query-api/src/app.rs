@@ -1,0 +1,120 @@
+//! Wiring: [`Application::build`] turns a [`Config`] into a bound, ready
+//! server; [`Application::run_until_stopped`] serves until the shutdown
+//! future resolves. `main` and the integration tests both go through here,
+//! so tests exercise the production start-up path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use musicmeta_proto::FILE_DESCRIPTOR_SET;
+use musicmeta_proto::v1::metadata_service_server::MetadataServiceServer;
+use musicmeta_shared::amqp::{JobPublisher, Topology};
+use musicmeta_shared::config::Config;
+use musicmeta_shared::db::{self, DbError, PgStore};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::fills::Fills;
+use crate::grpc::{MetadataApi, Policy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("gRPC reflection set-up failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    api: MetadataApi,
+    publisher: std::sync::Arc<JobPublisher>,
+    background: CancellationToken,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (failing fast when it is unreachable), starts
+    /// the fill listener and binds the gRPC port. The broker is connected on
+    /// first use, so cached lookups are served even while it is down.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let pool = db::build_pool(&config.database)?;
+        db::check(&pool).await?;
+        let background = CancellationToken::new();
+        let fills = Fills::spawn(config.database.url.clone(), background.child_token());
+        let publisher = std::sync::Arc::new(JobPublisher::new(
+            config.amqp.url.clone(),
+            Topology::from_config(&config.amqp),
+        ));
+        let policy: Policy = Policy::new(
+            PgStore::new(pool),
+            publisher.clone(),
+            fills.clone(),
+            config.cache.clone(),
+        );
+        let addr = config.grpc.listen_addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        fills.wait_listening().await;
+        Ok(Self {
+            listener,
+            addr,
+            api: MetadataApi::new(policy),
+            publisher,
+            background,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves: health turns NOT_SERVING first, then
+    /// in-flight calls finish, then background tasks stop.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<MetadataServiceServer<MetadataApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        info!(addr = %self.addr, "query-api serving");
+        let stopping = async move {
+            shutdown.await;
+            info!("shutting down: draining in-flight calls");
+            health
+                .set_not_serving::<MetadataServiceServer<MetadataApi>>()
+                .await;
+        };
+        let served = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(MetadataServiceServer::new(self.api))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stopping)
+            .await;
+        self.background.cancel();
+        self.publisher.close().await;
+        info!("query-api stopped");
+        Ok(served?)
+    }
+}

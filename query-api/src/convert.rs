@@ -1,0 +1,250 @@
+//! Domain types into their `musicmeta.v1` protobuf messages. Pure mapping,
+//! field for field; the shapes match on purpose.
+
+use musicmeta_proto::v1 as pb;
+use musicmeta_shared::domain::{self as d, Annotations, ArtistCredit, LifeSpan, credit_phrase};
+
+use crate::service::Answer;
+
+fn life_span(l: LifeSpan) -> Option<pb::LifeSpan> {
+    Some(pb::LifeSpan {
+        begin: l.begin,
+        end: l.end,
+        ended: l.ended,
+    })
+}
+
+fn credits(c: Vec<ArtistCredit>) -> Vec<pb::ArtistCredit> {
+    c.into_iter()
+        .map(|c| pb::ArtistCredit {
+            artist: Some(pb::ArtistRef {
+                mbid: c.artist.mbid.to_string(),
+                name: c.artist.name,
+                sort_name: c.artist.sort_name,
+                disambiguation: c.artist.disambiguation,
+            }),
+            credited_name: c.credited_name,
+            join_phrase: c.join_phrase,
+        })
+        .collect()
+}
+
+fn tags(t: Vec<d::Tag>) -> Vec<pb::Tag> {
+    t.into_iter()
+        .map(|t| pb::Tag {
+            name: t.name,
+            count: t.count,
+        })
+        .collect()
+}
+
+/// Aliases, tags, genres, URLs: the tail every entity message shares.
+struct Tail {
+    aliases: Vec<pb::Alias>,
+    tags: Vec<pb::Tag>,
+    genres: Vec<pb::Tag>,
+    urls: Vec<pb::UrlRelation>,
+}
+
+fn tail(a: Annotations) -> Tail {
+    Tail {
+        aliases: a
+            .aliases
+            .into_iter()
+            .map(|a| pb::Alias {
+                name: a.name,
+                sort_name: a.sort_name,
+                r#type: a.alias_type,
+                locale: a.locale,
+                primary: a.primary,
+                life_span: life_span(a.life_span),
+            })
+            .collect(),
+        tags: tags(a.tags),
+        genres: tags(a.genres),
+        urls: a
+            .urls
+            .into_iter()
+            .map(|u| pb::UrlRelation {
+                r#type: u.relation_type,
+                url: u.url,
+                life_span: life_span(u.life_span),
+            })
+            .collect(),
+    }
+}
+
+pub fn cache_info<T>(answer: &Answer<T>) -> pb::CacheInfo {
+    pb::CacheInfo {
+        freshness: if answer.fresh {
+            pb::Freshness::Fresh
+        } else {
+            pb::Freshness::Stale
+        } as i32,
+        fetched_at: Some(prost_types::Timestamp::from(answer.fetched_at)),
+        redirected_from: answer.redirected_from.map(|m| m.to_string()),
+    }
+}
+
+pub fn artist(a: d::Artist) -> pb::Artist {
+    let t = tail(a.annotations);
+    pb::Artist {
+        mbid: a.mbid.to_string(),
+        name: a.name,
+        sort_name: a.sort_name,
+        disambiguation: a.disambiguation,
+        r#type: a.artist_type,
+        gender: a.gender,
+        country: a.country,
+        area: a.area,
+        life_span: life_span(a.life_span),
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+    }
+}
+
+pub fn label(l: d::Label) -> pb::Label {
+    let t = tail(l.annotations);
+    pb::Label {
+        mbid: l.mbid.to_string(),
+        name: l.name,
+        sort_name: l.sort_name,
+        disambiguation: l.disambiguation,
+        r#type: l.label_type,
+        label_code: l.label_code,
+        country: l.country,
+        area: l.area,
+        life_span: life_span(l.life_span),
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+    }
+}
+
+pub fn recording(r: d::Recording) -> pb::Recording {
+    let t = tail(r.annotations);
+    pb::Recording {
+        mbid: r.mbid.to_string(),
+        title: r.title,
+        disambiguation: r.disambiguation,
+        length_ms: r.length_ms,
+        video: r.video,
+        first_release_date: r.first_release_date,
+        artist_credit_phrase: credit_phrase(&r.artist_credit),
+        artist_credit: credits(r.artist_credit),
+        isrcs: r.isrcs,
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+    }
+}
+
+pub fn release_group(g: d::ReleaseGroup) -> pb::ReleaseGroup {
+    let t = tail(g.annotations);
+    pb::ReleaseGroup {
+        mbid: g.mbid.to_string(),
+        title: g.title,
+        disambiguation: g.disambiguation,
+        primary_type: g.primary_type,
+        secondary_types: g.secondary_types,
+        first_release_date: g.first_release_date,
+        artist_credit_phrase: credit_phrase(&g.artist_credit),
+        artist_credit: credits(g.artist_credit),
+        releases: g
+            .releases
+            .into_iter()
+            .map(|r| pb::ReleaseRef {
+                mbid: r.mbid.to_string(),
+                title: r.title,
+                disambiguation: r.disambiguation,
+                status: r.status,
+                date: r.date,
+                country: r.country,
+            })
+            .collect(),
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+    }
+}
+
+pub fn release(r: d::Release) -> pb::Release {
+    let t = tail(r.annotations);
+    pb::Release {
+        mbid: r.mbid.to_string(),
+        title: r.title,
+        disambiguation: r.disambiguation,
+        status: r.status,
+        packaging: r.packaging,
+        date: r.date,
+        country: r.country,
+        barcode: r.barcode,
+        language: r.language,
+        script: r.script,
+        artist_credit_phrase: credit_phrase(&r.artist_credit),
+        artist_credit: credits(r.artist_credit),
+        release_group: r.release_group.map(|g| pb::ReleaseGroupRef {
+            mbid: g.mbid.to_string(),
+            title: g.title,
+            disambiguation: g.disambiguation,
+            primary_type: g.primary_type,
+            secondary_types: g.secondary_types,
+            first_release_date: g.first_release_date,
+            artist_credit: credits(g.artist_credit),
+        }),
+        label_info: r
+            .label_info
+            .into_iter()
+            .map(|i| pb::LabelInfo {
+                label: i.label.map(|l| pb::LabelRef {
+                    mbid: l.mbid.to_string(),
+                    name: l.name,
+                    sort_name: l.sort_name,
+                    disambiguation: l.disambiguation,
+                    label_code: l.label_code,
+                }),
+                catalog_number: i.catalog_number,
+            })
+            .collect(),
+        media: r
+            .media
+            .into_iter()
+            .map(|m| pb::Medium {
+                position: m.position,
+                format: m.format,
+                title: m.title,
+                track_count: m.track_count,
+                tracks: m
+                    .tracks
+                    .into_iter()
+                    .map(|t| pb::Track {
+                        mbid: t.mbid.to_string(),
+                        position: t.position,
+                        number: t.number,
+                        title: t.title,
+                        length_ms: t.length_ms,
+                        artist_credit: credits(t.artist_credit),
+                        recording: Some(pb::RecordingRef {
+                            mbid: t.recording.mbid.to_string(),
+                            title: t.recording.title,
+                            disambiguation: t.recording.disambiguation,
+                            length_ms: t.recording.length_ms,
+                            video: t.recording.video,
+                            isrcs: t.recording.isrcs,
+                            artist_credit: credits(t.recording.artist_credit),
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+    }
+}

@@ -1,0 +1,163 @@
+//! Wakes lookups that wait for a miss to be filled.
+//!
+//! One dedicated PostgreSQL connection LISTENs on [`notify::CHANNEL`]; each
+//! notification a worker's commit sends is broadcast to the waiting calls,
+//! which re-read the cache. No polling: a waiting call costs nothing until
+//! its fill arrives or its wait runs out. The connection is re-opened with
+//! backoff when lost; every (re)connect broadcasts [`FillEvent::Resync`] so
+//! waiters re-read in case a fill landed while nobody was listening.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::notify;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Waiting calls far beyond this just see `Lagged` and re-read the cache.
+const CHANNEL_CAPACITY: usize = 1024;
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillEvent {
+    /// A worker committed an answer for this entity (data, 404 or redirect).
+    Filled(EntityType, Mbid),
+    /// Notifications may have been missed; every waiter should re-read.
+    Resync,
+}
+
+/// Handle to the listener task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Fills {
+    events: broadcast::Sender<FillEvent>,
+    listening: watch::Receiver<bool>,
+}
+
+impl Fills {
+    /// Starts listening in the background until `shutdown` is cancelled.
+    pub fn spawn(database_url: String, shutdown: CancellationToken) -> Self {
+        let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let (listening_tx, listening) = watch::channel(false);
+        tokio::spawn(listen(database_url, events.clone(), listening_tx, shutdown));
+        Self { events, listening }
+    }
+
+    /// Subscribe *before* reading the cache, so no fill can slip between.
+    pub fn subscribe(&self) -> broadcast::Receiver<FillEvent> {
+        self.events.subscribe()
+    }
+
+    /// True while the LISTEN connection is up.
+    pub fn is_listening(&self) -> bool {
+        *self.listening.borrow()
+    }
+
+    /// Resolves once the LISTEN connection is up (start-up uses it so the
+    /// first lookups do not wait on a fill nobody hears).
+    pub async fn wait_listening(&self) {
+        let mut rx = self.listening.clone();
+        let _ = rx.wait_for(|up| *up).await;
+    }
+}
+
+/// Waits until `key` is filled or a resync asks everyone to re-read.
+pub async fn wait_for(rx: &mut broadcast::Receiver<FillEvent>, key: (EntityType, Mbid)) {
+    loop {
+        match rx.recv().await {
+            Ok(FillEvent::Filled(t, m)) if (t, m) == key => return,
+            Ok(FillEvent::Filled(..)) => continue,
+            Ok(FillEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => return,
+            // The listener is gone (shutdown): let the caller's timeout end the wait.
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ListenError {
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    #[error("connection closed")]
+    Closed,
+}
+
+async fn listen(
+    url: String,
+    events: broadcast::Sender<FillEvent>,
+    listening: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listen_once(&url, &events, &listening, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                listening.send_replace(false);
+                warn!(%error, backoff_ms = backoff.as_millis() as u64, "fill listener lost its connection");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Runs one LISTEN session; `Ok` only on shutdown.
+async fn listen_once(
+    url: &str,
+    events: &broadcast::Sender<FillEvent>,
+    listening: &watch::Sender<bool>,
+    shutdown: &CancellationToken,
+) -> Result<(), ListenError> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The connection must be polled for the client to work; this task does
+    // that and forwards notifications. It ends when the connection does.
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    let _ = tx.send(Ok(n.payload().to_owned()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let result = async {
+        client
+            .batch_execute(&format!("LISTEN {}", notify::CHANNEL))
+            .await?;
+        info!(channel = notify::CHANNEL, "listening for fills");
+        listening.send_replace(true);
+        let _ = events.send(FillEvent::Resync);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                message = rx.recv() => match message {
+                    Some(Ok(payload)) => match notify::parse_payload(&payload) {
+                        Some((t, m)) => {
+                            debug!(entity_type = %t, mbid = %m, "fill notified");
+                            let _ = events.send(FillEvent::Filled(t, m));
+                        }
+                        None => warn!(payload, "ignoring malformed fill notification"),
+                    },
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(ListenError::Closed),
+                },
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    result
+}

@@ -1,0 +1,182 @@
+//! The `musicmeta.v1.MetadataService` gRPC handlers, and the one table that
+//! maps lookup errors to gRPC status codes.
+//!
+//! Handlers only parse the request, call the cache policy and convert; the
+//! client's deadline (`grpc-timeout`) bounds how long a miss may wait.
+
+use std::time::Duration;
+
+use musicmeta_proto::v1 as pb;
+use musicmeta_proto::v1::metadata_service_server::MetadataService;
+use musicmeta_shared::amqp::JobPublisher;
+use musicmeta_shared::db::PgStore;
+use musicmeta_shared::domain::{Artist, Label, Recording, Release, ReleaseGroup};
+use tonic::{Request, Response, Status};
+use tracing::error;
+
+use crate::convert;
+use crate::service::{CachePolicy, LookupError};
+
+/// The production cache policy: PostgreSQL repositories, RabbitMQ jobs.
+pub type Policy = CachePolicy<PgStore, std::sync::Arc<JobPublisher>>;
+
+#[derive(Debug, Clone)]
+pub struct MetadataApi {
+    policy: Policy,
+}
+
+impl MetadataApi {
+    pub fn new(policy: Policy) -> Self {
+        Self { policy }
+    }
+}
+
+/// Error kind → gRPC code. Internal causes are logged here in full; callers
+/// get a message that says what they can do.
+fn status(error: LookupError) -> Status {
+    match error {
+        LookupError::InvalidMbid(e) => Status::invalid_argument(format!("invalid mbid: {e}")),
+        e @ LookupError::NotFound(..) => Status::not_found(e.to_string()),
+        e @ LookupError::Queued(..) => Status::unavailable(e.to_string()),
+        LookupError::Database(e) => {
+            error!(error = %e, "lookup failed in the database");
+            Status::unavailable("the cache database is unavailable; retry later")
+        }
+        LookupError::Broker(e) => {
+            error!(error = %e, "could not queue a fetch");
+            Status::unavailable(
+                "not cached, and the fetch could not be queued (job broker unavailable); retry later",
+            )
+        }
+    }
+}
+
+/// The client's deadline from the `grpc-timeout` header (`<digits><unit>`,
+/// units H M S m u n), as the gRPC over HTTP/2 protocol defines it.
+fn client_deadline<T>(request: &Request<T>) -> Option<Duration> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[tonic::async_trait]
+impl MetadataService for MetadataApi {
+    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
+    async fn get_artist(
+        &self,
+        request: Request<pb::GetArtistRequest>,
+    ) -> Result<Response<pb::GetArtistResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let answer = self
+            .policy
+            .get::<Artist>(&request.get_ref().mbid, deadline)
+            .await
+            .map_err(status)?;
+        let cache = Some(convert::cache_info(&answer));
+        Ok(Response::new(pb::GetArtistResponse {
+            artist: Some(convert::artist(answer.entity)),
+            cache,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
+    async fn get_release_group(
+        &self,
+        request: Request<pb::GetReleaseGroupRequest>,
+    ) -> Result<Response<pb::GetReleaseGroupResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let answer = self
+            .policy
+            .get::<ReleaseGroup>(&request.get_ref().mbid, deadline)
+            .await
+            .map_err(status)?;
+        let cache = Some(convert::cache_info(&answer));
+        Ok(Response::new(pb::GetReleaseGroupResponse {
+            release_group: Some(convert::release_group(answer.entity)),
+            cache,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
+    async fn get_release(
+        &self,
+        request: Request<pb::GetReleaseRequest>,
+    ) -> Result<Response<pb::GetReleaseResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let answer = self
+            .policy
+            .get::<Release>(&request.get_ref().mbid, deadline)
+            .await
+            .map_err(status)?;
+        let cache = Some(convert::cache_info(&answer));
+        Ok(Response::new(pb::GetReleaseResponse {
+            release: Some(convert::release(answer.entity)),
+            cache,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
+    async fn get_recording(
+        &self,
+        request: Request<pb::GetRecordingRequest>,
+    ) -> Result<Response<pb::GetRecordingResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let answer = self
+            .policy
+            .get::<Recording>(&request.get_ref().mbid, deadline)
+            .await
+            .map_err(status)?;
+        let cache = Some(convert::cache_info(&answer));
+        Ok(Response::new(pb::GetRecordingResponse {
+            recording: Some(convert::recording(answer.entity)),
+            cache,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
+    async fn get_label(
+        &self,
+        request: Request<pb::GetLabelRequest>,
+    ) -> Result<Response<pb::GetLabelResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let answer = self
+            .policy
+            .get::<Label>(&request.get_ref().mbid, deadline)
+            .await
+            .map_err(status)?;
+        let cache = Some(convert::cache_info(&answer));
+        Ok(Response::new(pb::GetLabelResponse {
+            label: Some(convert::label(answer.entity)),
+            cache,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grpc_timeout() {
+        let mut r = Request::new(());
+        assert_eq!(client_deadline(&r), None);
+        r.metadata_mut()
+            .insert("grpc-timeout", "1500m".parse().unwrap());
+        assert_eq!(client_deadline(&r), Some(Duration::from_millis(1500)));
+        r.metadata_mut()
+            .insert("grpc-timeout", "2S".parse().unwrap());
+        assert_eq!(client_deadline(&r), Some(Duration::from_secs(2)));
+        r.metadata_mut()
+            .insert("grpc-timeout", "x".parse().unwrap());
+        assert_eq!(client_deadline(&r), None);
+    }
+}

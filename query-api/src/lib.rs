@@ -1,0 +1,17 @@
+//! `query-api`: gRPC lookups of MusicBrainz entities, answered from the
+//! PostgreSQL cache; misses and stale rows become fetch jobs on RabbitMQ.
+//!
+//! Layout:
+//! - [`app`]: builds the server from configuration and runs it until shutdown.
+//! - [`grpc`]: the `MetadataService` handlers and the error → status table.
+//! - [`service`]: the cache policy (fresh, stale, miss, 404, redirect).
+//! - [`fills`]: LISTEN/NOTIFY wake-ups for calls waiting on a miss.
+//! - [`convert`]: domain types into protobuf messages.
+
+pub mod app;
+pub mod convert;
+pub mod fills;
+pub mod grpc;
+pub mod service;
+
+pub use app::{Application, StartError};

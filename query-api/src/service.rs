@@ -1,0 +1,246 @@
+//! The cache policy: what a lookup does on a fresh hit, a stale hit, a
+//! remembered 404, a redirect and a miss. Written against the repository
+//! traits and a [`JobSink`], not against PostgreSQL or RabbitMQ.
+//!
+//! - Fresh hit: answered from the cache; nothing else happens.
+//! - Stale hit: answered at once; a refresh job is queued in the background.
+//! - Remembered 404 younger than `negative_ttl`: NOT_FOUND, no job.
+//! - Redirect (merged MBID): followed to the surviving entity.
+//! - Miss: a job is queued (once per MBID, however many calls miss it at
+//!   the same time, through the `fetch_request` ledger), then the call waits
+//!   for the fill notification up to `miss_wait` (cut by the client's
+//!   deadline) and answers, or says the fetch is queued.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use musicmeta_shared::amqp::{AmqpError, JobPublisher};
+use musicmeta_shared::config::CacheConfig;
+use musicmeta_shared::db::outcome::Outcome;
+use musicmeta_shared::db::repository::CacheStateRepository;
+use musicmeta_shared::db::{DbError, EntityRepository};
+use musicmeta_shared::domain::{Cached, CachedEntity};
+use musicmeta_shared::jobs::{FetchJob, JobReason};
+use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
+use tracing::{debug, info, warn};
+
+use crate::fills::{self, Fills};
+
+/// A pending fetch older than this is assumed lost and asked for again.
+const REASK_AFTER: Duration = Duration::from_secs(60);
+/// Redirect chains longer than this are treated as a miss.
+const MAX_REDIRECTS: usize = 3;
+
+/// Where jobs go; [`JobPublisher`] in production.
+pub trait JobSink: Send + Sync + 'static {
+    fn publish(&self, job: &FetchJob) -> impl Future<Output = Result<(), AmqpError>> + Send;
+}
+
+impl JobSink for Arc<JobPublisher> {
+    async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
+        JobPublisher::publish(self, job).await
+    }
+}
+
+/// Why a lookup has no entity to answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("invalid mbid: {0}")]
+    InvalidMbid(#[from] MbidError),
+    #[error("musicbrainz has no {0} with mbid {1}")]
+    NotFound(EntityType, Mbid),
+    #[error("{0} {1} is not cached yet; a fetch is queued, retry shortly")]
+    Queued(EntityType, Mbid),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("could not queue a fetch: {0}")]
+    Broker(#[from] AmqpError),
+}
+
+/// A cached entity and what the caller should know about its copy.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    pub entity: T,
+    pub fetched_at: SystemTime,
+    pub fresh: bool,
+    /// The requested MBID, when it was merged into the answered entity.
+    pub redirected_from: Option<Mbid>,
+}
+
+enum Resolved<T> {
+    Hit(Cached<T>, Mbid),
+    NotFound(Mbid),
+    Miss(Mbid),
+}
+
+#[derive(Debug)]
+struct Inner<R, P> {
+    repo: R,
+    jobs: P,
+    fills: Fills,
+    config: CacheConfig,
+}
+
+/// The cache policy; cheap to clone.
+#[derive(Debug)]
+pub struct CachePolicy<R, P> {
+    inner: Arc<Inner<R, P>>,
+}
+
+impl<R, P> Clone for CachePolicy<R, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R, P> CachePolicy<R, P>
+where
+    R: CacheStateRepository + 'static,
+    P: JobSink,
+{
+    pub fn new(repo: R, jobs: P, fills: Fills, config: CacheConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                repo,
+                jobs,
+                fills,
+                config,
+            }),
+        }
+    }
+
+    /// Looks up `raw_mbid`, waiting at most `deadline` (the client's) for a miss.
+    pub async fn get<T>(
+        &self,
+        raw_mbid: &str,
+        deadline: Option<Duration>,
+    ) -> Result<Answer<T>, LookupError>
+    where
+        T: CachedEntity,
+        R: EntityRepository<T>,
+    {
+        let requested = Mbid::parse(raw_mbid)?;
+        let started = Instant::now();
+        let budget = deadline.map_or(self.inner.config.miss_wait(), |d| {
+            // Leave the answer time to travel back before the client gives up.
+            d.saturating_sub(d / 10).min(self.inner.config.miss_wait())
+        });
+        let mut fills = None;
+        let mut queued = false;
+        loop {
+            match self.resolve::<T>(requested).await? {
+                Resolved::Hit(cached, mbid) => {
+                    let fresh = self.is_fresh(T::TYPE, cached.fetched_at);
+                    if !fresh {
+                        self.refresh_in_background(T::TYPE, mbid);
+                    }
+                    return Ok(Answer {
+                        entity: cached.entity,
+                        fetched_at: cached.fetched_at,
+                        fresh,
+                        redirected_from: (mbid != requested).then_some(requested),
+                    });
+                }
+                Resolved::NotFound(mbid) => return Err(LookupError::NotFound(T::TYPE, mbid)),
+                Resolved::Miss(mbid) => {
+                    let Some(rx) = fills.as_mut() else {
+                        // Subscribe, then read again: a fill that lands in
+                        // between is seen either by the read or the wait.
+                        fills = Some(self.inner.fills.subscribe());
+                        continue;
+                    };
+                    if !queued {
+                        self.request_fetch(T::TYPE, mbid, JobReason::Miss).await?;
+                        queued = true;
+                    }
+                    let Some(left) = budget.checked_sub(started.elapsed()) else {
+                        return Err(LookupError::Queued(T::TYPE, mbid));
+                    };
+                    if tokio::time::timeout(left, fills::wait_for(rx, (T::TYPE, mbid)))
+                        .await
+                        .is_err()
+                    {
+                        return Err(LookupError::Queued(T::TYPE, mbid));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows redirects and consults the negative cache.
+    async fn resolve<T>(&self, requested: Mbid) -> Result<Resolved<T>, DbError>
+    where
+        T: CachedEntity,
+        R: EntityRepository<T>,
+    {
+        let repo = &self.inner.repo;
+        let mut current = requested;
+        for _ in 0..=MAX_REDIRECTS {
+            if let Some(cached) = repo.find(current).await? {
+                return Ok(Resolved::Hit(cached, current));
+            }
+            match repo.find_outcome(T::TYPE, current).await? {
+                Some(Outcome::Redirect { to, .. }) => current = to,
+                Some(Outcome::NotFound { recorded_at })
+                    if age(recorded_at) < self.inner.config.negative_ttl() =>
+                {
+                    return Ok(Resolved::NotFound(current));
+                }
+                _ => return Ok(Resolved::Miss(current)),
+            }
+        }
+        warn!(mbid = %requested, "redirect chain too long; treating as a miss");
+        Ok(Resolved::Miss(current))
+    }
+
+    fn is_fresh(&self, entity_type: EntityType, fetched_at: SystemTime) -> bool {
+        age(fetched_at) < self.inner.config.ttl(entity_type)
+    }
+
+    /// Publishes a job unless one is already pending for this MBID.
+    async fn request_fetch(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        reason: JobReason,
+    ) -> Result<(), LookupError> {
+        let repo = &self.inner.repo;
+        if !repo.claim_fetch(entity_type, mbid, REASK_AFTER).await? {
+            debug!(%entity_type, %mbid, "fetch already pending");
+            return Ok(());
+        }
+        let job = FetchJob::new(entity_type, mbid, reason);
+        match self.inner.jobs.publish(&job).await {
+            Ok(()) => {
+                info!(%entity_type, %mbid, job_id = %job.job_id, ?reason, "fetch queued");
+                Ok(())
+            }
+            Err(error) => {
+                // Without the job the claim would block others for REASK_AFTER.
+                if let Err(e) = repo.release_fetch(entity_type, mbid).await {
+                    warn!(error = %e, %mbid, "could not release fetch claim");
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    fn refresh_in_background(&self, entity_type: EntityType, mbid: Mbid) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this
+                .request_fetch(entity_type, mbid, JobReason::Refresh)
+                .await
+            {
+                warn!(%error, %entity_type, %mbid, "could not queue refresh of stale entity");
+            }
+        });
+    }
+}
+
+fn age(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}
