@@ -1,0 +1,164 @@
+//! A running musicmeta for one test: its own database and queues, a
+//! stand-in MusicBrainz, `query-api` on a random port and N workers, all
+//! built through the same `Config` loader and `build` functions as `main`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use musicmeta_ingest_worker::{JobReport, Worker};
+use musicmeta_proto::v1::metadata_service_client::MetadataServiceClient;
+use musicmeta_query_api::Application;
+use musicmeta_shared::config::Config;
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::broker::TestBroker;
+use crate::database::TestDatabase;
+use crate::musicbrainz_stub::MusicBrainzStub;
+
+pub const TEST_USER_AGENT: &str = "musicmeta-tests/0.1 ( musicmeta-tests@example.org )";
+
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    pub workers: usize,
+    /// `amqp.url` for the API and workers; `None` is the real test broker.
+    pub amqp_url: Option<String>,
+    /// Extra `MUSICMETA_*` settings, as an operator would give them.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            amqp_url: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub broker: TestBroker,
+    pub musicbrainz: MusicBrainzStub,
+    pub config: Config,
+    pub addr: SocketAddr,
+    pub workers: Vec<Worker>,
+    worker_stop: CancellationToken,
+    api_stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> Self {
+        let db = TestDatabase::migrated().await;
+        let broker = TestBroker::new();
+        let musicbrainz = MusicBrainzStub::start().await;
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.clone()),
+            (
+                "AMQP_URL",
+                options.amqp_url.clone().unwrap_or_else(crate::broker::url),
+            ),
+            ("MUSICMETA_AMQP__EXCHANGE", broker.exchange.clone()),
+            ("MUSICMETA_AMQP__QUEUE", broker.queue.clone()),
+            ("MUSICMETA_MUSICBRAINZ__BASE_URL", musicbrainz.base_url()),
+            (
+                "MUSICMETA_MUSICBRAINZ__USER_AGENT",
+                TEST_USER_AGENT.to_owned(),
+            ),
+            // Fast enough that tests do not wait on the limiter.
+            (
+                "MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND",
+                "50".to_owned(),
+            ),
+            ("MUSICMETA_GRPC__LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            ("MUSICMETA_CACHE__MISS_WAIT_MS", "15000".to_owned()),
+            ("MUSICMETA_DATABASE__TIMEOUT_MS", "2000".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(options.env.iter().cloned());
+        let config = Config::load_with_env(None, env).expect("test configuration");
+
+        let app = Application::build(config.clone())
+            .await
+            .expect("query-api starts");
+        let addr = app.local_addr();
+        let (api_stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+
+        let worker_stop = CancellationToken::new();
+        let mut workers = Vec::new();
+        for _ in 0..options.workers {
+            let worker = Worker::build(config.clone()).await.expect("worker starts");
+            let w = worker.clone();
+            let stop = worker_stop.child_token();
+            tokio::spawn(async move { w.run(stop).await });
+            workers.push(worker);
+        }
+        Self {
+            db,
+            broker,
+            musicbrainz,
+            config,
+            addr,
+            workers,
+            worker_stop,
+            api_stop: Some(api_stop),
+        }
+    }
+
+    pub async fn client(&self) -> MetadataServiceClient<Channel> {
+        MetadataServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect to query-api")
+    }
+
+    /// Reports of the first worker's deliveries from now on.
+    pub fn reports(&self) -> broadcast::Receiver<JobReport> {
+        self.workers.first().expect("a worker").subscribe()
+    }
+
+    /// Stops the workers (they finish in-flight jobs first).
+    pub fn stop_workers(&self) {
+        self.worker_stop.cancel();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.worker_stop.cancel();
+        if let Some(stop) = self.api_stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Waits for the next report that satisfies `pred`.
+pub async fn next_report(
+    rx: &mut broadcast::Receiver<JobReport>,
+    pred: impl Fn(&JobReport) -> bool,
+) -> JobReport {
+    let wait = async {
+        loop {
+            match rx.recv().await {
+                Ok(r) if pred(&r) => return r,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => panic!("worker reports closed"),
+            }
+        }
+    };
+    // A generous bound so a broken build fails instead of hanging CI.
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .expect("worker report within 60 s")
+}

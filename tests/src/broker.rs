@@ -1,0 +1,151 @@
+//! Per-test AMQP names on the real RabbitMQ, deleted when the handle drops,
+//! plus what tests need to look into the broker: queue depths and raw
+//! publishing (as a client that is not ours would).
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Connection};
+use musicmeta_shared::amqp;
+use musicmeta_shared::config::AmqpConfig;
+use musicmeta_shared::jobs::{self, FetchJob};
+
+/// Broker for tests; override with `MUSICMETA_TEST_AMQP`.
+pub fn url() -> String {
+    std::env::var("MUSICMETA_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+#[derive(Debug)]
+pub struct TestBroker {
+    pub exchange: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+}
+
+impl TestBroker {
+    pub fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let queue = format!("mmt.{id}.fetch");
+        Self {
+            exchange: format!("mmt.{id}.jobs"),
+            dead_letter_queue: format!("{queue}.dlq"),
+            queue,
+        }
+    }
+
+    pub fn config(&self) -> AmqpConfig {
+        AmqpConfig {
+            url: url(),
+            prefetch: 8,
+            exchange: self.exchange.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    async fn connect() -> Connection {
+        amqp::connect(&url())
+            .await
+            .expect("connect to RabbitMQ (is it running? see scripts/test)")
+    }
+
+    /// Ready messages in `queue` (passive declare: fails if it does not exist).
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let connection = Self::connect().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let q = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue exists");
+        let _ = connection.close(200, ShortString::from("bye")).await;
+        q.message_count()
+    }
+
+    /// Publishes `body` as-is to the jobs exchange, confirmed.
+    pub async fn publish_raw(&self, body: &[u8]) {
+        let connection = Self::connect().await;
+        let channel = connection.create_channel().await.expect("channel");
+        amqp::Topology::from_config(&self.config())
+            .declare(&channel)
+            .await
+            .expect("declare");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        let confirm = channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                jobs::ROUTING_KEY.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(
+            confirm.is_ack() && confirm.take_message().is_none(),
+            "job was not routed"
+        );
+        let _ = connection.close(200, ShortString::from("bye")).await;
+    }
+
+    pub async fn publish(&self, job: &FetchJob) {
+        self.publish_raw(&job.encode()).await;
+    }
+}
+
+impl Default for TestBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let (exchange, queues) = (
+            self.exchange.clone(),
+            [self.queue.clone(), self.dead_letter_queue.clone()],
+        );
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(connection) = amqp::connect(&url()).await else {
+                    return;
+                };
+                let Ok(channel) = connection.create_channel().await else {
+                    return;
+                };
+                for q in queues {
+                    let _ = channel
+                        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+                let _ = connection.close(200, ShortString::from("bye")).await;
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,141 @@
+//! A fresh, migrated PostgreSQL database per test, dropped when the handle
+//! drops. Names carry their creation time, so a run sweeps databases that
+//! crashed runs left behind (older than an hour) without touching the ones
+//! parallel tests are using.
+
+use std::sync::Once;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use musicmeta_shared::config::DatabaseConfig;
+use musicmeta_shared::db;
+use tokio_postgres::NoTls;
+
+const PREFIX: &str = "mmt_";
+const STALE_AFTER_SECS: u64 = 3600;
+
+/// Server to create test databases on; override with `MUSICMETA_TEST_PG`.
+pub fn admin_url() -> String {
+    std::env::var("MUSICMETA_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls)
+        .await
+        .expect("connect to PostgreSQL as admin (is it running? see scripts/test)");
+    tokio::spawn(connection);
+    client
+}
+
+impl TestDatabase {
+    /// An empty database; see [`TestDatabase::migrated`] for the usual one.
+    pub async fn empty() -> Self {
+        static SWEEP: Once = Once::new();
+        let client = admin().await;
+        let mut sweep = false;
+        SWEEP.call_once(|| sweep = true);
+        if sweep {
+            sweep_stale(&client).await;
+        }
+        let name = format!("{PREFIX}{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
+        // Identifiers cannot be bound as parameters; `name` is ours, not input.
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let base = admin_url();
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("MUSICMETA_TEST_PG must end with /<database>"),
+        };
+        Self { name, url }
+    }
+
+    pub async fn migrated() -> Self {
+        let db = Self::empty().await;
+        let pool = db::build_pool(&db.config()).expect("pool");
+        db::migrate::run(&pool)
+            .await
+            .expect("migrate test database");
+        db
+    }
+
+    pub fn config(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: self.url.clone(),
+            max_connections: 8,
+            timeout_ms: 2_000,
+        }
+    }
+
+    /// A plain connection for assertions.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to test database");
+        tokio::spawn(connection);
+        client
+    }
+}
+
+async fn sweep_stale(client: &tokio_postgres::Client) {
+    let rows = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'mmt\\_%'",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let name: String = row.get(0);
+        let created: u64 = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        if now_secs().saturating_sub(created) > STALE_AFTER_SECS {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs outside async; use a private runtime on its own thread.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok((client, connection)) = tokio_postgres::connect(&admin_url(), NoTls).await
+                else {
+                    return;
+                };
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}

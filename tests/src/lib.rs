@@ -1,0 +1,22 @@
+//! The integration-test harness: real PostgreSQL and RabbitMQ, a stand-in
+//! MusicBrainz serving recorded responses, and the production start-up
+//! paths of `query-api` and `ingest-worker`.
+//!
+//! Every test gets its own database and its own exchange and queue names,
+//! so tests run in parallel; both are removed when the test's handles drop,
+//! and databases left by crashed runs are swept on the next run.
+//!
+//! Layout:
+//! - [`database`]: a fresh, migrated database per test.
+//! - [`broker`]: per-test AMQP names, queue inspection, raw publishing.
+//! - [`musicbrainz_stub`]: the stand-in ws/2 server and its request log.
+//! - [`app`]: a running query-api plus workers, and a gRPC client.
+//! - [`fixtures`]: where the recorded responses live and how to read them.
+
+pub mod app;
+pub mod broker;
+pub mod database;
+pub mod fixtures;
+pub mod musicbrainz_stub;
+
+pub use app::{TestApp, TestOptions};

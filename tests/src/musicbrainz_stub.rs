@@ -1,0 +1,158 @@
+//! The stand-in MusicBrainz: a wiremock server that answers ws/2 lookups
+//! with the recorded responses, 404s (with MusicBrainz's own error body)
+//! for ids it has no recording of, and whatever a test mounts on top:
+//! a 503 with Retry-After, a merged-MBID 301, a broken body. It logs every
+//! request, so tests can count upstream traffic per entity.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use musicmeta_shared::mbid::EntityType;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::fixtures;
+
+pub struct MusicBrainzStub {
+    server: MockServer,
+}
+
+impl std::fmt::Debug for MusicBrainzStub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MusicBrainzStub")
+            .field("uri", &self.server.uri())
+            .finish()
+    }
+}
+
+/// Serves `<fixtures>/<type>/<mbid>.json`, or MusicBrainz's 404 body.
+struct RecordedResponses {
+    dir: PathBuf,
+    not_found_body: Vec<u8>,
+}
+
+impl Respond for RecordedResponses {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut segments = request.url.path().trim_start_matches("/ws/2/").split('/');
+        let (Some(kind), Some(id), None) = (segments.next(), segments.next(), segments.next())
+        else {
+            return ResponseTemplate::new(400);
+        };
+        // Only plain ids map to files; anything else cannot escape the folder.
+        let safe =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !(safe(kind) && safe(id)) {
+            return ResponseTemplate::new(400);
+        }
+        match std::fs::read(self.dir.join(kind).join(format!("{id}.json"))) {
+            Ok(body) => json(200, body),
+            Err(_) => json(404, self.not_found_body.clone()),
+        }
+    }
+}
+
+fn json(status: u16, body: Vec<u8>) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header("content-type", "application/json; charset=utf-8")
+        .set_body_bytes(body)
+}
+
+impl MusicBrainzStub {
+    /// A stub on a random local port.
+    pub async fn start() -> Self {
+        Self::mount_recorded(MockServer::start().await, fixtures::dir()).await
+    }
+
+    /// A stub on a given listener (the `mb-replay` binary uses it).
+    pub async fn start_on(listener: TcpListener, dir: PathBuf) -> Self {
+        Self::mount_recorded(MockServer::builder().listener(listener).start().await, dir).await
+    }
+
+    async fn mount_recorded(server: MockServer, dir: PathBuf) -> Self {
+        let not_found_body = std::fs::read(dir.join("errors/404-not-found-annotation-lookup.json"))
+            .unwrap_or_else(|_| br#"{"error":"Not Found"}"#.to_vec());
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/ws/2/[a-z-]+/[^/]+$"))
+            .respond_with(RecordedResponses {
+                dir,
+                not_found_body,
+            })
+            .with_priority(10)
+            .mount(&server)
+            .await;
+        Self { server }
+    }
+
+    /// Base URL to configure as `musicbrainz.base_url`.
+    pub fn base_url(&self) -> String {
+        format!("{}/ws/2", self.server.uri())
+    }
+
+    fn lookup_path(entity_type: EntityType, mbid: &str) -> String {
+        format!("/ws/2/{}/{mbid}", entity_type.as_str())
+    }
+
+    /// Answers the next `times` lookups of `mbid` with 503 and `Retry-After`.
+    pub async fn slow_down(
+        &self,
+        entity_type: EntityType,
+        mbid: &str,
+        times: u64,
+        retry_after: &str,
+    ) {
+        Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, mbid)))
+            .respond_with(
+                ResponseTemplate::new(503)
+                    .insert_header("retry-after", retry_after)
+                    .set_body_string("Your requests are exceeding the allowable rate limit."),
+            )
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answers lookups of `from` as MusicBrainz does for a merged MBID: 301
+    /// to `to`, with the recorded body of `to`.
+    pub async fn redirect(&self, entity_type: EntityType, from: &str, to: &str) {
+        let body =
+            std::fs::read(fixtures::lookup_path(entity_type, to)).expect("redirect target fixture");
+        Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, from)))
+            .respond_with(json(301, body).insert_header(
+                "location",
+                format!(
+                    "https://musicbrainz.org/ws/2/{}/{to}?fmt=json",
+                    entity_type.as_str()
+                ),
+            ))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answers lookups of `mbid` with `body` (a broken or edited response).
+    pub async fn serve_body(&self, entity_type: EntityType, mbid: &str, body: Vec<u8>) {
+        Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, mbid)))
+            .respond_with(json(200, body))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    pub async fn requests(&self) -> Vec<Request> {
+        self.server.received_requests().await.unwrap_or_default()
+    }
+
+    /// How many lookups of this entity reached the stub.
+    pub async fn lookups_of(&self, entity_type: EntityType, mbid: &str) -> usize {
+        let wanted = Self::lookup_path(entity_type, mbid);
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r.url.path() == wanted)
+            .count()
+    }
+}
