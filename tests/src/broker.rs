@@ -51,10 +51,14 @@ impl TestBroker {
             .expect("connect to RabbitMQ (is it running? see scripts/test)")
     }
 
-    /// Ready messages in `queue` (passive declare: fails if it does not exist).
+    /// Ready messages in `queue` (one of this broker's; declared if need be).
     pub async fn depth(&self, queue: &str) -> u32 {
         let connection = Self::connect().await;
         let channel = connection.create_channel().await.expect("channel");
+        amqp::Topology::from_config(&self.config())
+            .declare(&channel)
+            .await
+            .expect("declare");
         let q = channel
             .queue_declare(
                 queue.into(),

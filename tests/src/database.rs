@@ -91,6 +91,53 @@ impl TestDatabase {
     }
 }
 
+/// Every table the cache writes, for whole-database comparisons.
+pub const TABLES: &[&str] = &[
+    "artist",
+    "label",
+    "release_group",
+    "recording",
+    "recording_isrc",
+    "release",
+    "release_label",
+    "medium",
+    "track",
+    "artist_credit",
+    "entity_alias",
+    "entity_tag",
+    "entity_url",
+    "lookup_outcome",
+    "fetch_request",
+];
+
+impl TestDatabase {
+    /// All rows of all cache tables as sorted JSON text, without the
+    /// timestamps that a re-fetch legitimately moves.
+    pub async fn snapshot(&self) -> Vec<String> {
+        let client = self.connect().await;
+        let mut rows = Vec::new();
+        for table in TABLES {
+            let sql = format!(
+                "SELECT (to_jsonb(t) - 'fetched_at' - 'recorded_at' - 'requested_at')::text \
+                 FROM {table} t ORDER BY 1"
+            );
+            for row in client.query(&sql, &[]).await.expect("snapshot query") {
+                rows.push(format!("{table}: {}", row.get::<_, String>(0)));
+            }
+        }
+        rows
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.connect()
+            .await
+            .query_one(sql, &[])
+            .await
+            .expect("count query")
+            .get(0)
+    }
+}
+
 async fn sweep_stale(client: &tokio_postgres::Client) {
     let rows = client
         .query(
