@@ -1,0 +1,177 @@
+//! Bad input and broken parts: a broken upstream response, an edited
+//! response with nulls, a poison message, a dead broker, a dead database.
+//! Each has a defined outcome and loses or half-writes nothing.
+
+use std::time::Duration;
+
+use musicmeta_ingest_worker::{JobOutcome, Worker, WorkerError};
+use musicmeta_proto::v1 as pb;
+use musicmeta_shared::db::{EntityWriter, FetchResult, PgStore};
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::musicbrainz::parse_entity;
+use musicmeta_tests::app::next_report;
+use musicmeta_tests::{TestApp, TestOptions, fixtures};
+use tonic::Code;
+
+const LABEL: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
+
+fn short_deadline<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(Duration::from_secs(2));
+    request
+}
+
+#[tokio::test]
+async fn broken_upstream_responses_are_dead_lettered_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let mut reports = app.reports();
+    let cases = [
+        (
+            uuid::Uuid::new_v4().to_string(),
+            b"{\"id\": \"truncated".to_vec(),
+        ),
+        (
+            uuid::Uuid::new_v4().to_string(),
+            fixtures::read("edge/release_null.json"),
+        ),
+        (
+            uuid::Uuid::new_v4().to_string(),
+            b"<html>Bad gateway</html>".to_vec(),
+        ),
+    ];
+    for (mbid, body) in &cases {
+        app.musicbrainz
+            .serve_body(EntityType::Release, mbid, body.clone())
+            .await;
+        let err = client
+            .get_release(short_deadline(pb::GetReleaseRequest { mbid: mbid.clone() }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        let report = next_report(&mut reports, |r| {
+            r.entity.is_some_and(|(_, m)| m.to_string() == *mbid)
+        })
+        .await;
+        assert!(
+            matches!(report.outcome, JobOutcome::DeadLettered { .. }),
+            "{report:?}"
+        );
+    }
+    assert_eq!(
+        app.broker.depth(&app.broker.dead_letter_queue).await,
+        3,
+        "kept for inspection"
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM release").await, 0);
+    assert_eq!(app.db.count("SELECT count(*) FROM fetch_request").await, 0);
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered() {
+    let app = TestApp::spawn().await;
+    let mut reports = app.reports();
+    for body in [
+        b"not json at all".as_slice(),
+        br#"{"v":1,"entity_type":"release","mbid":"nope"}"#,
+        br#"{"v":99,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"46f0f4cd-8aab-4b33-b698-f459faf64190"}"#,
+    ] {
+        app.broker.publish_raw(body).await;
+        let report = next_report(&mut reports, |_| true).await;
+        assert!(matches!(report.outcome, JobOutcome::DeadLettered { .. }), "{report:?}");
+    }
+    assert_eq!(app.broker.depth(&app.broker.dead_letter_queue).await, 3);
+    assert_eq!(app.broker.depth(&app.broker.queue).await, 0);
+    assert!(app.musicbrainz.requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn with_the_broker_down_hits_are_served_and_misses_say_so() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        // Nothing listens on port 1.
+        amqp_url: Some("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+        ..TestOptions::default()
+    })
+    .await;
+    // Fill one label straight into the database.
+    let pool = musicmeta_shared::db::build_pool(&app.db.config()).unwrap();
+    let entity = parse_entity(
+        EntityType::Label,
+        &std::fs::read(fixtures::lookup_path(EntityType::Label, LABEL)).unwrap(),
+    )
+    .unwrap();
+    PgStore::new(pool)
+        .store(
+            EntityType::Label,
+            Mbid::parse(LABEL).unwrap(),
+            FetchResult::Found {
+                entity,
+                raw: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut client = app.client().await;
+    let hit = client
+        .get_label(pb::GetLabelRequest { mbid: LABEL.into() })
+        .await
+        .unwrap();
+    assert_eq!(hit.into_inner().label.unwrap().mbid, LABEL);
+
+    let err = client
+        .get_label(short_deadline(pb::GetLabelRequest {
+            mbid: uuid::Uuid::new_v4().to_string(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("broker"), "{}", err.message());
+    // The claim was released, so the next lookup tries to queue again.
+    assert_eq!(app.db.count("SELECT count(*) FROM fetch_request").await, 0);
+}
+
+#[tokio::test]
+async fn with_the_database_down_lookups_are_unavailable_not_hung() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let admin = {
+        let (c, conn) = tokio_postgres::connect(
+            &musicmeta_tests::database::admin_url(),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        c
+    };
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+            app.db.name
+        ))
+        .await
+        .unwrap();
+    let err = client
+        .get_label(short_deadline(pb::GetLabelRequest { mbid: LABEL.into() }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("database"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn the_worker_refuses_to_start_without_a_contact_in_its_user_agent() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let mut config = app.config.clone();
+    config.musicbrainz.user_agent = "musicmeta/0.1".into();
+    let err = Worker::build(config).await.unwrap_err();
+    assert!(matches!(err, WorkerError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("musicbrainz.user_agent"), "{err}");
+}
