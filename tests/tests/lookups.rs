@@ -265,12 +265,7 @@ async fn recording_cold_then_warm() {
     assert_eq!(r.title, s(&json["title"]));
     assert_eq!(r.length_ms.map(i64::from), json["length"].as_i64());
     assert_eq!(r.video, json["video"].as_bool().unwrap_or(false));
-    let mut isrcs: Vec<String> = json["isrcs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| s(v))
-        .collect();
+    let mut isrcs: Vec<String> = json["isrcs"].as_array().unwrap().iter().map(s).collect();
     isrcs.sort();
     assert_eq!(r.isrcs, isrcs);
     check_credits(&r.artist_credit, &json["artist-credit"]);
