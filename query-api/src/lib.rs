@@ -7,11 +7,13 @@
 //! - [`service`]: the cache policy (fresh, stale, miss, 404, redirect).
 //! - [`fills`]: LISTEN/NOTIFY wake-ups for calls waiting on a miss.
 //! - [`convert`]: domain types into protobuf messages.
+//! - [`lookup`]: the `query-api lookup` command-line client.
 
 pub mod app;
 pub mod convert;
 pub mod fills;
 pub mod grpc;
+pub mod lookup;
 pub mod service;
 
 pub use app::{Application, StartError};

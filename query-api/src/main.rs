@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use musicmeta_query_api::Application;
+use musicmeta_query_api::{Application, lookup};
+use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::config::Config;
 use musicmeta_shared::{db, telemetry};
 
@@ -27,12 +28,36 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Look an entity up through a running query-api and print the answer.
+    Lookup {
+        /// artist, release-group, release, recording or label.
+        entity_type: EntityType,
+        mbid: String,
+        /// The query-api to ask.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        addr: String,
+        /// Deadline of the call; a miss waits for its fill up to this long.
+        #[arg(long, default_value_t = 15_000)]
+        timeout_ms: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
+    // The client needs no configuration file.
+    if let Some(Command::Lookup { entity_type, mbid, addr, timeout_ms }) = cli.command {
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        match lookup::run(&addr, entity_type, mbid, timeout).await {
+            Ok(answer) => println!("{answer}"),
+            Err(status) => {
+                eprintln!("query-api lookup: {:?}: {}", status.code(), status.message());
+                std::process::exit(1);
+            }
+        }
+        return Ok(());
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
@@ -48,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("migrating the database")?;
             println!("applied {} migration(s): {applied:?}", applied.len());
         }
+        Command::Lookup { .. } => unreachable!("handled before loading configuration"),
         Command::Serve => {
             let app = Application::build(config)
                 .await

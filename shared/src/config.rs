@@ -259,9 +259,12 @@ impl Config {
                     .required(true),
             );
         }
+        // Only `MUSICMETA_<SECTION>__<KEY>` are configuration keys; other
+        // MUSICMETA_ variables (MUSICMETA_CONFIG, MUSICMETA_LOG_FORMAT) are not.
+        let prefix = format!("{ENV_PREFIX}_");
         let prefixed = env
             .iter()
-            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_")))
+            .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(|rest| rest.contains("__")))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         builder = builder.add_source(
