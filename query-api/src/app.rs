@@ -69,7 +69,15 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        fills.wait_listening().await;
+        // Normally instant; bounded so a LISTEN that cannot connect delays
+        // start-up, not blocks it (waiters re-read when it connects).
+        let wait = std::time::Duration::from_millis(config.database.timeout_ms);
+        if tokio::time::timeout(wait, fills.wait_listening())
+            .await
+            .is_err()
+        {
+            tracing::warn!("fill listener not connected yet; misses will wait for it");
+        }
         Ok(Self {
             listener,
             addr,

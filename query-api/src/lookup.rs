@@ -26,7 +26,10 @@ pub async fn run(
     Ok(match entity_type {
         EntityType::Artist => format!(
             "{:#?}",
-            client.get_artist(req(pb::GetArtistRequest { mbid }, timeout)).await?.into_inner()
+            client
+                .get_artist(req(pb::GetArtistRequest { mbid }, timeout))
+                .await?
+                .into_inner()
         ),
         EntityType::ReleaseGroup => format!(
             "{:#?}",
@@ -37,7 +40,10 @@ pub async fn run(
         ),
         EntityType::Release => format!(
             "{:#?}",
-            client.get_release(req(pb::GetReleaseRequest { mbid }, timeout)).await?.into_inner()
+            client
+                .get_release(req(pb::GetReleaseRequest { mbid }, timeout))
+                .await?
+                .into_inner()
         ),
         EntityType::Recording => format!(
             "{:#?}",
@@ -48,7 +54,10 @@ pub async fn run(
         ),
         EntityType::Label => format!(
             "{:#?}",
-            client.get_label(req(pb::GetLabelRequest { mbid }, timeout)).await?.into_inner()
+            client
+                .get_label(req(pb::GetLabelRequest { mbid }, timeout))
+                .await?
+                .into_inner()
         ),
     })
 }

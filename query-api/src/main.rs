@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use musicmeta_query_api::{Application, lookup};
-use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::config::Config;
+use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{db, telemetry};
 
 #[derive(Parser)]
@@ -47,12 +47,22 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
     // The client needs no configuration file.
-    if let Some(Command::Lookup { entity_type, mbid, addr, timeout_ms }) = cli.command {
+    if let Some(Command::Lookup {
+        entity_type,
+        mbid,
+        addr,
+        timeout_ms,
+    }) = cli.command
+    {
         let timeout = std::time::Duration::from_millis(timeout_ms);
         match lookup::run(&addr, entity_type, mbid, timeout).await {
             Ok(answer) => println!("{answer}"),
             Err(status) => {
-                eprintln!("query-api lookup: {:?}: {}", status.code(), status.message());
+                eprintln!(
+                    "query-api lookup: {:?}: {}",
+                    status.code(),
+                    status.message()
+                );
                 std::process::exit(1);
             }
         }

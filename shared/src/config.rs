@@ -264,7 +264,10 @@ impl Config {
         let prefix = format!("{ENV_PREFIX}_");
         let prefixed = env
             .iter()
-            .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(|rest| rest.contains("__")))
+            .filter(|(k, _)| {
+                k.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.contains("__"))
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         builder = builder.add_source(

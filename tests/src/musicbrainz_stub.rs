@@ -6,6 +6,8 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use musicmeta_shared::mbid::EntityType;
 use wiremock::matchers::{method, path, path_regex};
@@ -15,7 +17,11 @@ use crate::fixtures;
 
 pub struct MusicBrainzStub {
     server: MockServer,
+    arrivals: Arrivals,
 }
+
+/// When each request reached the stub (wiremock keeps no timestamps).
+type Arrivals = Arc<Mutex<Vec<Instant>>>;
 
 impl std::fmt::Debug for MusicBrainzStub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,10 +35,15 @@ impl std::fmt::Debug for MusicBrainzStub {
 struct RecordedResponses {
     dir: PathBuf,
     not_found_body: Vec<u8>,
+    arrivals: Arrivals,
 }
 
 impl Respond for RecordedResponses {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
         let mut segments = request.url.path().trim_start_matches("/ws/2/").split('/');
         let (Some(kind), Some(id), None) = (segments.next(), segments.next(), segments.next())
         else {
@@ -71,16 +82,18 @@ impl MusicBrainzStub {
     async fn mount_recorded(server: MockServer, dir: PathBuf) -> Self {
         let not_found_body = std::fs::read(dir.join("errors/404-not-found-annotation-lookup.json"))
             .unwrap_or_else(|_| br#"{"error":"Not Found"}"#.to_vec());
+        let arrivals = Arrivals::default();
         Mock::given(method("GET"))
             .and(path_regex(r"^/ws/2/[a-z-]+/[^/]+$"))
             .respond_with(RecordedResponses {
                 dir,
                 not_found_body,
+                arrivals: arrivals.clone(),
             })
             .with_priority(10)
             .mount(&server)
             .await;
-        Self { server }
+        Self { server, arrivals }
     }
 
     /// Base URL to configure as `musicbrainz.base_url`.
@@ -140,6 +153,14 @@ impl MusicBrainzStub {
             .with_priority(1)
             .mount(&self.server)
             .await;
+    }
+
+    /// Arrival times of the requests answered from recordings, in order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub async fn requests(&self) -> Vec<Request> {

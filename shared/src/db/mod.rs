@@ -46,7 +46,14 @@ impl DbError {
     pub fn is_transient(&self) -> bool {
         match self {
             DbError::Unavailable(_) => true,
-            DbError::Query(e) => e.is_closed() || e.as_db_error().is_none(),
+            DbError::Query(e) => match e.as_db_error() {
+                // No server error: the connection broke.
+                None => true,
+                // SQLSTATE classes that heal: connection exception (08),
+                // transaction rollback such as deadlock (40), insufficient
+                // resources (53), operator intervention such as shutdown (57).
+                Some(db) => matches!(&db.code().code()[..2], "08" | "40" | "53" | "57"),
+            },
             _ => false,
         }
     }

@@ -1,0 +1,84 @@
+//! The service as operators and MusicBrainz see it: the standard health
+//! check, and the worker's request rate.
+
+use std::time::Duration;
+
+use musicmeta_ingest_worker::JobOutcome;
+use musicmeta_shared::jobs::{FetchJob, JobReason};
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_tests::app::next_report;
+use musicmeta_tests::{TestApp, TestOptions};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+#[tokio::test]
+async fn health_reports_serving() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "musicmeta.v1.MetadataService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+}
+
+/// The limiter spaces requests by at least 1/rate. Slowness of the machine
+/// can only widen the gaps, so the lower bound cannot flake; the tolerance
+/// absorbs jitter between sending and arrival.
+#[tokio::test]
+async fn the_worker_keeps_to_the_configured_request_rate() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![(
+            "MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND".into(),
+            "5".into(),
+        )],
+        ..TestOptions::default()
+    })
+    .await;
+    let labels = [
+        "46f0f4cd-8aab-4b33-b698-f459faf64190",
+        "82935ddb-a9d6-45a7-85e3-0b0add51fa1c",
+        "2b4025d3-8046-489e-a1eb-5adee4131e8e",
+        "995428e7-81b6-41dd-bd38-5a7a0ece8ad6",
+        "156fa9e1-1385-41c5-9403-54effeeab69c",
+        "225e2add-bfe5-41c8-a0ac-29c102723efb",
+    ];
+    let mut reports = app.reports();
+    for label in labels {
+        let job = FetchJob::new(
+            EntityType::Label,
+            Mbid::parse(label).unwrap(),
+            JobReason::Backfill,
+        );
+        app.broker.publish(&job).await;
+    }
+    for _ in labels {
+        let report = next_report(&mut reports, |_| true).await;
+        assert!(
+            matches!(report.outcome, JobOutcome::Stored { .. }),
+            "{report:?}"
+        );
+    }
+    let arrivals = app.musicbrainz.arrivals();
+    assert_eq!(arrivals.len(), labels.len());
+    let period = Duration::from_millis(200);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= period - Duration::from_millis(20),
+            "requests {gap:?} apart at 5/s"
+        );
+    }
+}
