@@ -7,9 +7,12 @@ use tracing_subscriber::EnvFilter;
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("MUSICMETA_LOG_FORMAT").is_ok_and(|v| v == "json");
+    // Colours only on a terminal, so log files stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
