@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use musicmeta_ingest_worker::Worker;
-use musicmeta_shared::config::Config;
-use musicmeta_shared::{db, telemetry};
+use musicmeta_shared::{cli, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -32,23 +31,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args = Cli::parse();
     telemetry::init();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("ingest-worker: {error}");
-            std::process::exit(2);
-        }
-    };
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Migrate => {
-            let pool = db::build_pool(&config.database)?;
-            let applied = db::migrate::run(&pool)
-                .await
-                .context("migrating the database")?;
-            println!("applied {} migration(s): {applied:?}", applied.len());
-        }
+    let config = cli::load_config_or_exit("ingest-worker", args.config.as_deref());
+    match args.command.unwrap_or(Command::Run) {
+        Command::Migrate => cli::migrate(&config)
+            .await
+            .context("migrating the database")?,
         Command::Run => {
             let worker = match Worker::build(config).await {
                 Ok(worker) => worker,

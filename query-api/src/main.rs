@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use musicmeta_query_api::{Application, lookup};
-use musicmeta_shared::config::Config;
 use musicmeta_shared::mbid::EntityType;
-use musicmeta_shared::{db, telemetry};
+use musicmeta_shared::{cli, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +43,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args = Cli::parse();
     telemetry::init();
     // The client needs no configuration file.
     if let Some(Command::Lookup {
@@ -52,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         mbid,
         addr,
         timeout_ms,
-    }) = cli.command
+    }) = args.command
     {
         let timeout = std::time::Duration::from_millis(timeout_ms);
         match lookup::run(&addr, entity_type, mbid, timeout).await {
@@ -68,21 +67,11 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("query-api: {error}");
-            std::process::exit(2);
-        }
-    };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => {
-            let pool = db::build_pool(&config.database)?;
-            let applied = db::migrate::run(&pool)
-                .await
-                .context("migrating the database")?;
-            println!("applied {} migration(s): {applied:?}", applied.len());
-        }
+    let config = cli::load_config_or_exit("query-api", args.config.as_deref());
+    match args.command.unwrap_or(Command::Serve) {
+        Command::Migrate => cli::migrate(&config)
+            .await
+            .context("migrating the database")?,
         Command::Lookup { .. } => unreachable!("handled before loading configuration"),
         Command::Serve => {
             let app = Application::build(config)

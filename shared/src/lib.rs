@@ -14,8 +14,10 @@
 //! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
 //! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
 
 pub mod amqp;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -45,20 +45,22 @@ impl TestBroker {
         }
     }
 
-    async fn connect() -> Connection {
-        amqp::connect(&url())
+    /// A connection and a channel on which this broker's topology exists.
+    async fn open(&self) -> (Connection, lapin::Channel) {
+        let connection = amqp::connect(&url())
             .await
-            .expect("connect to RabbitMQ (is it running? see scripts/test)")
-    }
-
-    /// Ready messages in `queue` (one of this broker's; declared if need be).
-    pub async fn depth(&self, queue: &str) -> u32 {
-        let connection = Self::connect().await;
+            .expect("connect to RabbitMQ (is it running? see scripts/test)");
         let channel = connection.create_channel().await.expect("channel");
         amqp::Topology::from_config(&self.config())
             .declare(&channel)
             .await
             .expect("declare");
+        (connection, channel)
+    }
+
+    /// Ready messages in `queue` (one of this broker's; declared if need be).
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let (connection, channel) = self.open().await;
         let q = channel
             .queue_declare(
                 queue.into(),
@@ -76,12 +78,7 @@ impl TestBroker {
 
     /// Publishes `body` as-is to the jobs exchange, confirmed.
     pub async fn publish_raw(&self, body: &[u8]) {
-        let connection = Self::connect().await;
-        let channel = connection.create_channel().await.expect("channel");
-        amqp::Topology::from_config(&self.config())
-            .declare(&channel)
-            .await
-            .expect("declare");
+        let (connection, channel) = self.open().await;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
