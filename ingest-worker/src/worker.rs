@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
@@ -27,7 +28,7 @@ use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::{
     self, CacheStateRepository, DbError, EntityWriter, FetchResult, PgStore,
 };
-use musicmeta_shared::jobs::FetchJob;
+use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_shared::musicbrainz::{FetchError, FetchOutcome, MusicBrainzClient};
 use tokio::sync::broadcast;
@@ -70,6 +71,7 @@ pub enum JobOutcome {
 pub struct JobReport {
     pub job_id: Option<Uuid>,
     pub entity: Option<(EntityType, Mbid)>,
+    pub lane: Lane,
     pub redelivered: bool,
     pub outcome: JobOutcome,
 }
@@ -157,36 +159,36 @@ impl Worker {
     }
 
     /// One broker session: `Ok` when it ended by shutdown or a clean close.
+    /// Each lane is its own consumer with `prefetch` deliveries in flight, so
+    /// a queue of backfill work never holds back an interactive job's delivery.
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
         let amqp_config = &self.inner.config.amqp;
         let topology = Topology::from_config(amqp_config);
         let connection = amqp::connect(&amqp_config.url).await?;
         let channel = amqp::consumer_channel(&connection, &topology, amqp_config.prefetch).await?;
-        let consumer = channel
-            .basic_consume(
-                topology.queue.as_str().into(),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        info!(queue = %topology.queue, prefetch = amqp_config.prefetch, "consuming jobs");
-        let mut lost = None;
-        consumer
-            .take_until(shutdown.cancelled())
-            .for_each_concurrent(
+        let mut lanes = Vec::new();
+        for lane in Lane::ALL {
+            let consumer = channel
+                .basic_consume(
+                    topology.lane_queue(lane).as_str().into(),
+                    ShortString::from(format!("{}-{}", lane, Uuid::new_v4().simple())),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            lanes.push(self.consume_lane(
+                consumer,
+                lane,
                 usize::from(amqp_config.prefetch),
-                |delivery| match delivery {
-                    Ok(delivery) => futures::future::Either::Left(async move {
-                        self.handle(delivery).await;
-                    }),
-                    Err(e) => {
-                        lost.get_or_insert(e);
-                        futures::future::Either::Right(futures::future::ready(()))
-                    }
-                },
-            )
-            .await;
+                shutdown,
+            ));
+        }
+        info!(queue = %topology.queue, prefetch = amqp_config.prefetch, "consuming jobs");
+        let lost = futures::future::join_all(lanes)
+            .await
+            .into_iter()
+            .flatten()
+            .next();
         let _ = channel
             .close(200, ShortString::from("worker stopping"))
             .await;
@@ -194,17 +196,47 @@ impl Worker {
             .close(200, ShortString::from("worker stopping"))
             .await;
         match lost {
-            Some(e) if !shutdown.is_cancelled() => Err(e.into()),
             _ if shutdown.is_cancelled() => Ok(()),
-            // The stream ended without an error: the broker closed us.
-            _ => Err(AmqpError::Broker(lapin::Error::from(
+            Some(e) => Err(e.into()),
+            // The streams ended without an error: the broker closed us.
+            None => Err(AmqpError::Broker(lapin::Error::from(
                 lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
             ))),
         }
     }
 
+    /// Runs one lane's deliveries, at most `limit` at once, until shutdown or
+    /// the consumer ends; in-flight jobs always finish. Returns the consumer's
+    /// error, if that is why it ended.
+    async fn consume_lane(
+        &self,
+        consumer: lapin::Consumer,
+        lane: Lane,
+        limit: usize,
+        shutdown: &CancellationToken,
+    ) -> Option<lapin::Error> {
+        let mut deliveries = std::pin::pin!(consumer.take_until(shutdown.cancelled()));
+        let mut in_flight = FuturesUnordered::new();
+        let mut lost = None;
+        loop {
+            tokio::select! {
+                Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                delivery = deliveries.next(), if in_flight.len() < limit => match delivery {
+                    Some(Ok(delivery)) => in_flight.push(self.handle(delivery, lane)),
+                    Some(Err(e)) => {
+                        lost = Some(e);
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        while in_flight.next().await.is_some() {}
+        lost
+    }
+
     /// Handles one delivery end to end and acknowledges it accordingly.
-    pub async fn handle(&self, delivery: Delivery) -> JobReport {
+    pub async fn handle(&self, delivery: Delivery, lane: Lane) -> JobReport {
         let redelivered = delivery.redelivered;
         let job = match FetchJob::decode(&delivery.data) {
             Ok(job) => job,
@@ -213,6 +245,7 @@ impl Worker {
                 let report = JobReport {
                     job_id: None,
                     entity: None,
+                    lane,
                     redelivered,
                     outcome: JobOutcome::DeadLettered {
                         reason: e.to_string(),
@@ -227,7 +260,8 @@ impl Worker {
             job_id = %job.job_id,
             entity_type = %job.entity_type,
             mbid = %job.mbid,
-            reason = ?job.reason,
+            %lane,
+            depth = job.depth,
             redelivered,
         );
         async {
@@ -254,6 +288,7 @@ impl Worker {
             self.publish_report(JobReport {
                 job_id: Some(job.job_id),
                 entity: Some((job.entity_type, job.mbid)),
+                lane,
                 redelivered,
                 outcome,
             })

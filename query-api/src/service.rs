@@ -21,7 +21,7 @@ use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::repository::CacheStateRepository;
 use musicmeta_shared::db::{DbError, EntityRepository};
 use musicmeta_shared::domain::{Cached, CachedEntity};
-use musicmeta_shared::jobs::{FetchJob, JobReason};
+use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
 use tracing::{debug, info, warn};
 
@@ -34,12 +34,16 @@ const MAX_REDIRECTS: usize = 3;
 
 /// Where jobs go; [`JobPublisher`] in production.
 pub trait JobSink: Send + Sync + 'static {
-    fn publish(&self, job: &FetchJob) -> impl Future<Output = Result<(), AmqpError>> + Send;
+    fn publish(
+        &self,
+        job: &FetchJob,
+        lane: Lane,
+    ) -> impl Future<Output = Result<(), AmqpError>> + Send;
 }
 
 impl JobSink for Arc<JobPublisher> {
-    async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
-        JobPublisher::publish(self, job).await
+    async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
+        JobPublisher::publish(self, job, lane).await
     }
 }
 
@@ -153,7 +157,7 @@ where
                         continue;
                     };
                     if !queued {
-                        self.request_fetch(T::TYPE, mbid, JobReason::Miss).await?;
+                        self.request_fetch(T::TYPE, mbid, Lane::Interactive).await?;
                         queued = true;
                     }
                     let Some(left) = budget.checked_sub(started.elapsed()) else {
@@ -205,17 +209,17 @@ where
         &self,
         entity_type: EntityType,
         mbid: Mbid,
-        reason: JobReason,
+        lane: Lane,
     ) -> Result<(), LookupError> {
         let repo = &self.inner.repo;
         if !repo.claim_fetch(entity_type, mbid, REASK_AFTER).await? {
             debug!(%entity_type, %mbid, "fetch already pending");
             return Ok(());
         }
-        let job = FetchJob::new(entity_type, mbid, reason);
-        match self.inner.jobs.publish(&job).await {
+        let job = FetchJob::new(entity_type, mbid);
+        match self.inner.jobs.publish(&job, lane).await {
             Ok(()) => {
-                info!(%entity_type, %mbid, job_id = %job.job_id, ?reason, "fetch queued");
+                info!(%entity_type, %mbid, job_id = %job.job_id, %lane, "fetch queued");
                 Ok(())
             }
             Err(error) => {
@@ -231,10 +235,7 @@ where
     fn refresh_in_background(&self, entity_type: EntityType, mbid: Mbid) {
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = this
-                .request_fetch(entity_type, mbid, JobReason::Refresh)
-                .await
-            {
+            if let Err(error) = this.request_fetch(entity_type, mbid, Lane::Refresh).await {
                 warn!(%error, %entity_type, %mbid, "could not queue refresh of stale entity");
             }
         });

@@ -1,10 +1,11 @@
 //! RabbitMQ: the job topology, confirmed publishing and consumer set-up.
 //!
 //! Topology (all durable): a direct exchange `amqp.exchange` (default
-//! `musicmeta.jobs`) routes [`jobs::ROUTING_KEY`] to the queue `amqp.queue`
-//! (default `musicmeta.fetch`), whose rejected messages dead-letter to
-//! `<queue>.dlq`. Every process declares it on connect, so start-up order
-//! does not matter.
+//! `musicmeta.jobs`) routes `fetch.<lane>` to one queue per lane,
+//! `<amqp.queue>.<lane>` (default `musicmeta.fetch.interactive`, `.refresh`,
+//! `.backfill`); rejected messages of every lane dead-letter to
+//! `<amqp.queue>.dlq`. Every process declares it on connect, so start-up
+//! order does not matter.
 //!
 //! A publish counts only when the broker confirms it: jobs are persistent,
 //! `mandatory`, and a nack or a returned (unroutable) message is an error.
@@ -21,7 +22,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::config::AmqpConfig;
-use crate::jobs::{self, FetchJob};
+use crate::jobs::{FetchJob, Lane};
 
 /// How long connecting or publishing may take before the broker counts as down.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +43,7 @@ pub enum AmqpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     pub exchange: String,
+    /// Prefix of the lane queues.
     pub queue: String,
     pub dead_letter_queue: String,
 }
@@ -53,6 +55,11 @@ impl Topology {
             queue: config.queue.clone(),
             dead_letter_queue: format!("{}.dlq", config.queue),
         }
+    }
+
+    /// The queue that holds `lane`'s jobs.
+    pub fn lane_queue(&self, lane: Lane) -> String {
+        format!("{}.{}", self.queue, lane.as_str())
     }
 
     /// Declares the exchange, the queue, its dead-letter queue and binding.
@@ -91,18 +98,21 @@ impl Topology {
             ShortString::from("x-dead-letter-routing-key"),
             AMQPValue::LongString(LongString::from(self.dead_letter_queue.as_str())),
         );
-        channel
-            .queue_declare(self.queue.as_str().into(), durable, args)
-            .await?;
-        channel
-            .queue_bind(
-                self.queue.as_str().into(),
-                self.exchange.as_str().into(),
-                jobs::ROUTING_KEY.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        for lane in Lane::ALL {
+            let queue = self.lane_queue(lane);
+            channel
+                .queue_declare(queue.as_str().into(), durable, args.clone())
+                .await?;
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    self.exchange.as_str().into(),
+                    lane.routing_key().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
         Ok(())
     }
 }
@@ -152,8 +162,8 @@ impl Publisher {
         })
     }
 
-    /// Publishes one job and waits for the broker's confirm.
-    pub async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
+    /// Publishes one job to `lane` and waits for the broker's confirm.
+    pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"))
@@ -163,7 +173,7 @@ impl Publisher {
                 .channel
                 .basic_publish(
                     self.exchange.as_str().into(),
-                    jobs::ROUTING_KEY.into(),
+                    lane.routing_key().into(),
                     BasicPublishOptions {
                         mandatory: true,
                         ..BasicPublishOptions::default()
@@ -208,9 +218,9 @@ impl JobPublisher {
         }
     }
 
-    pub async fn publish(&self, job: &FetchJob) -> Result<(), AmqpError> {
+    pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
         let publisher = self.publisher().await?;
-        let result = publisher.publish(job).await;
+        let result = publisher.publish(job, lane).await;
         if let Err(error) = &result {
             warn!(%error, job_id = %job.job_id, "publish failed; reconnecting on next publish");
             *self.state.lock().await = None;

@@ -1,18 +1,26 @@
-//! The fetch-job message: what a publisher (query-api, a backfill, or any
-//! AMQP client) sends to ask a worker to fetch one entity.
+//! The fetch-job contract: what a publisher (query-api, `ingest-worker
+//! backfill`, or any AMQP client) sends to ask a worker to fetch an entity.
 //!
-//! Body: JSON, `content-type: application/json`, published persistent to the
-//! `amqp.exchange` with routing key [`ROUTING_KEY`]. Example:
+//! - Exchange: `amqp.exchange` (default `musicmeta.jobs`, direct, durable).
+//! - Routing key: the lane, [`Lane::routing_key`]: `fetch.interactive`,
+//!   `fetch.refresh` or `fetch.backfill`. Workers take interactive jobs
+//!   before refreshes, and refreshes before backfill.
+//! - Properties: `delivery_mode = 2` (persistent), `content_type =
+//!   application/json`; `message_id` = `job_id` (optional, for tracing).
+//! - Body (JSON, schema in `docs/job.schema.json`):
 //!
 //! ```json
 //! {"v": 1, "job_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
-//!  "entity_type": "release", "mbid": "5b11f4ce-a62d-471e-81fc-a69a8278c7da",
-//!  "reason": "miss"}
+//!  "entity_type": "artist", "mbid": "72c536dc-7137-4477-a521-567eeb840fa8",
+//!  "depth": 2, "force": false}
 //! ```
 //!
 //! Versioning: `v` is the contract version. Fields may be added within a
 //! version (readers ignore unknown fields); a change that readers must
 //! understand bumps `v`, and a worker dead-letters versions it does not know.
+
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,8 +29,9 @@ use crate::mbid::{EntityType, Mbid};
 
 /// The contract version this build writes and understands.
 pub const VERSION: u32 = 1;
-/// Routing key of fetch jobs on the jobs exchange.
-pub const ROUTING_KEY: &str = "fetch";
+/// Deepest crawl a job may ask for: artist → release groups → releases →
+/// recordings and labels.
+pub const MAX_DEPTH: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchJob {
@@ -31,25 +40,59 @@ pub struct FetchJob {
     pub job_id: Uuid,
     pub entity_type: EntityType,
     pub mbid: Mbid,
+    /// How many levels of related entities to fetch too (0: just this one).
     #[serde(default)]
-    pub reason: JobReason,
-    /// Fetch even when the cached copy is fresh (re-ingest after a schema
-    /// change, or to test idempotency).
+    pub depth: u8,
+    /// Fetch even when the cached copy is fresh.
     #[serde(default)]
     pub force: bool,
 }
 
-/// Why the job was published; decides nothing yet, but is logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Priority lanes, highest first. Each is its own queue, `<queue>.<lane>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum JobReason {
-    /// A client asked for an entity the cache does not hold.
-    #[default]
-    Miss,
+pub enum Lane {
+    /// A client is waiting for this entity.
+    Interactive,
     /// A client was served a stale copy.
     Refresh,
-    /// An operator asked for it in bulk.
+    /// Bulk work: operator backfills and crawls.
     Backfill,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 3] = [Lane::Interactive, Lane::Refresh, Lane::Backfill];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Interactive => "interactive",
+            Lane::Refresh => "refresh",
+            Lane::Backfill => "backfill",
+        }
+    }
+
+    /// The routing key that selects this lane on the jobs exchange.
+    pub fn routing_key(self) -> String {
+        format!("fetch.{}", self.as_str())
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Lane {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lane::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown lane {s:?} (expected interactive, refresh or backfill)")
+            })
+    }
 }
 
 /// Why a message body is not a job this worker can run.
@@ -59,22 +102,34 @@ pub enum JobDecodeError {
     Malformed(#[from] serde_json::Error),
     #[error("job contract version {0} is not supported (this worker knows {VERSION})")]
     UnsupportedVersion(u32),
+    #[error("job depth {0} is above the maximum of {MAX_DEPTH}")]
+    TooDeep(u8),
 }
 
 impl FetchJob {
-    pub fn new(entity_type: EntityType, mbid: Mbid, reason: JobReason) -> Self {
+    pub fn new(entity_type: EntityType, mbid: Mbid) -> Self {
         Self {
             v: VERSION,
             job_id: Uuid::new_v4(),
             entity_type,
             mbid,
-            reason,
+            depth: 0,
             force: false,
         }
     }
 
+    pub fn with_depth(mut self, depth: u8) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    pub fn forced(mut self) -> Self {
+        self.force = true;
+        self
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        // Serializing a struct of strings, enums and bools cannot fail.
+        // Serializing a struct of strings, enums, integers and bools cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
 
@@ -82,6 +137,9 @@ impl FetchJob {
         let job: FetchJob = serde_json::from_slice(body)?;
         if job.v != VERSION {
             return Err(JobDecodeError::UnsupportedVersion(job.v));
+        }
+        if job.depth > MAX_DEPTH {
+            return Err(JobDecodeError::TooDeep(job.depth));
         }
         Ok(job)
     }
@@ -91,25 +149,46 @@ impl FetchJob {
 mod tests {
     use super::*;
 
+    const MBID: &str = "5b11f4ce-a62d-471e-81fc-a69a8278c7da";
+
     #[test]
     fn round_trips_and_ignores_unknown_fields() {
-        let mbid = Mbid::parse("5b11f4ce-a62d-471e-81fc-a69a8278c7da").unwrap();
-        let job = FetchJob::new(EntityType::ReleaseGroup, mbid, JobReason::Refresh);
+        let mbid = Mbid::parse(MBID).unwrap();
+        let job = FetchJob::new(EntityType::ReleaseGroup, mbid)
+            .with_depth(2)
+            .forced();
         assert_eq!(FetchJob::decode(&job.encode()).unwrap(), job);
-        let extra = br#"{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"5b11f4ce-a62d-471e-81fc-a69a8278c7da","priority":3}"#;
-        let job = FetchJob::decode(extra).unwrap();
-        assert_eq!(job.reason, JobReason::Miss);
-        assert!(!job.force);
+        let extra = format!(
+            r#"{{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"{MBID}","note":"x"}}"#
+        );
+        let job = FetchJob::decode(extra.as_bytes()).unwrap();
+        assert_eq!((job.depth, job.force), (0, false));
     }
 
     #[test]
     fn rejects_bad_jobs() {
+        let job = |body: String| FetchJob::decode(body.as_bytes());
         assert!(FetchJob::decode(b"not json").is_err());
-        assert!(FetchJob::decode(br#"{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"work","mbid":"5b11f4ce-a62d-471e-81fc-a69a8278c7da"}"#).is_err());
-        assert!(FetchJob::decode(br#"{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"nope"}"#).is_err());
+        assert!(job(format!(r#"{{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"work","mbid":"{MBID}"}}"#)).is_err());
+        assert!(job(r#"{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"nope"}"#.into()).is_err());
         assert!(matches!(
-            FetchJob::decode(br#"{"v":2,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"5b11f4ce-a62d-471e-81fc-a69a8278c7da"}"#),
+            job(format!(
+                r#"{{"v":2,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"{MBID}"}}"#
+            )),
             Err(JobDecodeError::UnsupportedVersion(2))
         ));
+        assert!(matches!(
+            job(format!(
+                r#"{{"v":1,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"{MBID}","depth":4}}"#
+            )),
+            Err(JobDecodeError::TooDeep(4))
+        ));
+    }
+
+    #[test]
+    fn lanes_have_routing_keys() {
+        assert_eq!(Lane::Interactive.routing_key(), "fetch.interactive");
+        assert!(Lane::Interactive < Lane::Refresh && Lane::Refresh < Lane::Backfill);
+        assert_eq!("backfill".parse::<Lane>(), Ok(Lane::Backfill));
     }
 }

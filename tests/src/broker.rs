@@ -10,7 +10,7 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Connection};
 use musicmeta_shared::amqp;
 use musicmeta_shared::config::AmqpConfig;
-use musicmeta_shared::jobs::{self, FetchJob};
+use musicmeta_shared::jobs::{FetchJob, Lane};
 
 /// Broker for tests; override with `MUSICMETA_TEST_AMQP`.
 pub fn url() -> String {
@@ -76,8 +76,12 @@ impl TestBroker {
         q.message_count()
     }
 
-    /// Publishes `body` as-is to the jobs exchange, confirmed.
-    pub async fn publish_raw(&self, body: &[u8]) {
+    pub fn lane_queue(&self, lane: Lane) -> String {
+        amqp::Topology::from_config(&self.config()).lane_queue(lane)
+    }
+
+    /// Publishes `body` as-is to `lane` on the jobs exchange, confirmed.
+    pub async fn publish_raw(&self, body: &[u8], lane: Lane) {
         let (connection, channel) = self.open().await;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -86,7 +90,7 @@ impl TestBroker {
         let confirm = channel
             .basic_publish(
                 self.exchange.as_str().into(),
-                jobs::ROUTING_KEY.into(),
+                lane.routing_key().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -105,8 +109,8 @@ impl TestBroker {
         let _ = connection.close(200, ShortString::from("bye")).await;
     }
 
-    pub async fn publish(&self, job: &FetchJob) {
-        self.publish_raw(&job.encode()).await;
+    pub async fn publish(&self, job: &FetchJob, lane: Lane) {
+        self.publish_raw(&job.encode(), lane).await;
     }
 }
 
@@ -118,10 +122,10 @@ impl Default for TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        let (exchange, queues) = (
-            self.exchange.clone(),
-            [self.queue.clone(), self.dead_letter_queue.clone()],
-        );
+        let topology = amqp::Topology::from_config(&self.config());
+        let exchange = self.exchange.clone();
+        let mut queues: Vec<String> = Lane::ALL.iter().map(|l| topology.lane_queue(*l)).collect();
+        queues.push(self.dead_letter_queue.clone());
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use musicmeta_ingest_worker::JobOutcome;
 use musicmeta_proto::v1 as pb;
-use musicmeta_shared::jobs::{FetchJob, JobReason};
+use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::TestApp;
 use musicmeta_tests::app::next_report;
@@ -174,7 +174,12 @@ async fn malformed_mbids_are_invalid_argument_and_queue_nothing() {
         );
         assert!(err.message().len() < 200, "message echoes at most a prefix");
     }
-    assert_eq!(app.broker.depth(&app.broker.queue).await, 0);
+    assert_eq!(
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Interactive))
+            .await,
+        0
+    );
     assert_eq!(app.db.count("SELECT count(*) FROM fetch_request").await, 0);
     assert!(app.musicbrainz.requests().await.is_empty());
 }
@@ -222,9 +227,8 @@ async fn a_job_delivered_again_changes_nothing() {
     // The same job again, forced past the freshness check, as if the worker
     // had died after its commit and before its ack.
     let mbid = Mbid::parse(RELEASE).unwrap();
-    let mut job = FetchJob::new(EntityType::Release, mbid, JobReason::Backfill);
-    job.force = true;
-    app.broker.publish(&job).await;
+    let job = FetchJob::new(EntityType::Release, mbid).forced();
+    app.broker.publish(&job, Lane::Backfill).await;
     let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
     assert_eq!(report.outcome, JobOutcome::Stored { stored: mbid });
     assert_eq!(
@@ -236,8 +240,8 @@ async fn a_job_delivered_again_changes_nothing() {
     assert_eq!(app.db.snapshot().await, before);
 
     // Unforced, a duplicate of a fresh entity costs no upstream request.
-    let duplicate = FetchJob::new(EntityType::Release, mbid, JobReason::Miss);
-    app.broker.publish(&duplicate).await;
+    let duplicate = FetchJob::new(EntityType::Release, mbid);
+    app.broker.publish(&duplicate, Lane::Interactive).await;
     let report = next_report(&mut reports, |r| r.job_id == Some(duplicate.job_id)).await;
     assert_eq!(report.outcome, JobOutcome::AlreadyFresh);
     assert_eq!(
@@ -283,7 +287,9 @@ async fn a_miss_not_filled_in_time_says_the_fetch_is_queued() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("queued"), "{}", err.message());
     assert_eq!(
-        app.broker.depth(&app.broker.queue).await,
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Interactive))
+            .await,
         1,
         "the job is durable in the queue"
     );

@@ -7,6 +7,7 @@ use std::time::Duration;
 use musicmeta_ingest_worker::{JobOutcome, Worker, WorkerError};
 use musicmeta_proto::v1 as pb;
 use musicmeta_shared::db::{EntityWriter, FetchResult, PgStore};
+use musicmeta_shared::jobs::Lane;
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_shared::musicbrainz::parse_entity;
 use musicmeta_tests::app::next_report;
@@ -76,12 +77,17 @@ async fn poison_messages_are_dead_lettered() {
         br#"{"v":1,"entity_type":"release","mbid":"nope"}"#,
         br#"{"v":99,"job_id":"0f8fad5b-d9cb-469f-a165-70867728950e","entity_type":"label","mbid":"46f0f4cd-8aab-4b33-b698-f459faf64190"}"#,
     ] {
-        app.broker.publish_raw(body).await;
+        app.broker.publish_raw(body, Lane::Backfill).await;
         let report = next_report(&mut reports, |_| true).await;
         assert!(matches!(report.outcome, JobOutcome::DeadLettered { .. }), "{report:?}");
     }
     assert_eq!(app.broker.depth(&app.broker.dead_letter_queue).await, 3);
-    assert_eq!(app.broker.depth(&app.broker.queue).await, 0);
+    assert_eq!(
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Backfill))
+            .await,
+        0
+    );
     assert!(app.musicbrainz.requests().await.is_empty());
 }
 

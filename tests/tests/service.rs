@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use musicmeta_ingest_worker::JobOutcome;
-use musicmeta_shared::jobs::{FetchJob, JobReason};
+use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, TestOptions};
@@ -57,12 +57,8 @@ async fn the_worker_keeps_to_the_configured_request_rate() {
     ];
     let mut reports = app.reports();
     for label in labels {
-        let job = FetchJob::new(
-            EntityType::Label,
-            Mbid::parse(label).unwrap(),
-            JobReason::Backfill,
-        );
-        app.broker.publish(&job).await;
+        let job = FetchJob::new(EntityType::Label, Mbid::parse(label).unwrap());
+        app.broker.publish(&job, Lane::Backfill).await;
     }
     for _ in labels {
         let report = next_report(&mut reports, |_| true).await;
