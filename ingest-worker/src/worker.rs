@@ -15,16 +15,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
-use musicmeta_shared::amqp::{self, AmqpError, Topology};
+use musicmeta_shared::amqp::{self, AmqpError, JobPublisher, Topology};
+use musicmeta_shared::ratelimit::RateGate;
+
+use crate::crawl::Crawler;
 use musicmeta_shared::config::{Config, ConfigError};
-use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::{
     self, CacheStateRepository, DbError, EntityWriter, FetchResult, PgStore,
 };
@@ -73,15 +75,20 @@ pub struct JobReport {
     pub entity: Option<(EntityType, Mbid)>,
     pub lane: Lane,
     pub redelivered: bool,
+    /// Child jobs a crawl queued (depth > 0).
+    pub queued: u32,
     pub outcome: JobOutcome,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum ProcessError {
+pub(crate) enum ProcessError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Queueing a crawled child failed; the broker will be back.
+    #[error(transparent)]
+    Broker(#[from] AmqpError),
 }
 
 impl ProcessError {
@@ -90,6 +97,7 @@ impl ProcessError {
             ProcessError::Fetch(e) => e.is_permanent(),
             // Lost connections heal; a constraint violation will not.
             ProcessError::Database(e) => !e.is_transient(),
+            ProcessError::Broker(_) => false,
         }
     }
 }
@@ -104,6 +112,8 @@ struct Inner {
     config: Config,
     store: PgStore,
     musicbrainz: MusicBrainzClient,
+    /// Queues crawled children; its own connection, opened on first use.
+    publisher: JobPublisher,
     reports: broadcast::Sender<JobReport>,
     consecutive_failures: AtomicU32,
 }
@@ -117,13 +127,22 @@ impl Worker {
         config.musicbrainz.check_contact()?;
         let pool = db::build_pool(&config.database)?;
         db::check(&pool).await?;
-        let musicbrainz = MusicBrainzClient::new(&config.musicbrainz)?;
+        // One request budget per upstream, shared by every worker on this database.
+        let gate = RateGate::shared(
+            config.musicbrainz.requests_per_second,
+            pool.clone(),
+            config.musicbrainz.base_url.clone(),
+        );
+        let musicbrainz = MusicBrainzClient::new(&config.musicbrainz, gate)?;
+        let publisher =
+            JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp));
         let (reports, _) = broadcast::channel(1024);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store: PgStore::new(pool),
                 musicbrainz,
+                publisher,
                 reports,
                 consecutive_failures: AtomicU32::new(0),
             }),
@@ -247,6 +266,7 @@ impl Worker {
                     entity: None,
                     lane,
                     redelivered,
+                    queued: 0,
                     outcome: JobOutcome::DeadLettered {
                         reason: e.to_string(),
                     },
@@ -265,9 +285,11 @@ impl Worker {
             redelivered,
         );
         async {
-            let outcome = match self.process(&job).await {
-                Ok(outcome) => {
+            let mut queued = 0;
+            let outcome = match self.process(&job, lane).await {
+                Ok((outcome, children)) => {
                     self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+                    queued = children;
                     outcome
                 }
                 Err(e) if e.is_permanent() => {
@@ -290,6 +312,7 @@ impl Worker {
                 entity: Some((job.entity_type, job.mbid)),
                 lane,
                 redelivered,
+                queued,
                 outcome,
             })
         }
@@ -324,58 +347,60 @@ impl Worker {
         }
     }
 
-    /// Runs one job: skip if fresh, otherwise fetch and store in one transaction.
-    async fn process(&self, job: &FetchJob) -> Result<JobOutcome, ProcessError> {
+    /// Runs one job: skip if fresh, otherwise fetch and store in one
+    /// transaction; then, for `depth > 0`, queue the entities it leads to.
+    /// Returns the outcome and how many child jobs were queued.
+    async fn process(&self, job: &FetchJob, lane: Lane) -> Result<(JobOutcome, u32), ProcessError> {
         let store = &self.inner.store;
-        if !job.force && self.is_fresh(job.entity_type, job.mbid).await? {
+        let (outcome, entity) = if !job.force && self.is_fresh(job.entity_type, job.mbid).await? {
             self.forget_claim(job).await;
-            return Ok(JobOutcome::AlreadyFresh);
-        }
-        match self
-            .inner
-            .musicbrainz
-            .fetch(job.entity_type, job.mbid)
-            .await?
-        {
-            FetchOutcome::Found { entity, raw } => {
-                let stored = entity.mbid();
-                store
-                    .store(
-                        job.entity_type,
-                        job.mbid,
-                        FetchResult::Found { entity, raw },
-                    )
-                    .await?;
-                Ok(JobOutcome::Stored { stored })
+            (JobOutcome::AlreadyFresh, None)
+        } else {
+            match self
+                .inner
+                .musicbrainz
+                .fetch(job.entity_type, job.mbid, lane)
+                .await?
+            {
+                FetchOutcome::Found { entity, raw } => {
+                    let stored = entity.mbid();
+                    let found = FetchResult::Found {
+                        entity: entity.clone(),
+                        raw,
+                    };
+                    store.store(job.entity_type, job.mbid, found).await?;
+                    (JobOutcome::Stored { stored }, Some(entity))
+                }
+                FetchOutcome::NotFound => {
+                    store
+                        .store(job.entity_type, job.mbid, FetchResult::NotFound)
+                        .await?;
+                    return Ok((JobOutcome::NotFound, 0));
+                }
             }
-            FetchOutcome::NotFound => {
-                store
-                    .store(job.entity_type, job.mbid, FetchResult::NotFound)
-                    .await?;
-                Ok(JobOutcome::NotFound)
-            }
-        }
+        };
+        let stored = match &outcome {
+            JobOutcome::Stored { stored } => *stored,
+            _ => job.mbid,
+        };
+        let crawler = Crawler {
+            store,
+            musicbrainz: &self.inner.musicbrainz,
+            publisher: &self.inner.publisher,
+            cache: &self.inner.config.cache,
+        };
+        let queued = crawler.crawl(job, stored, entity.as_ref()).await?;
+        Ok((outcome, queued))
     }
 
-    /// Fresh means: fetched within the TTL, or a 404 within the negative TTL,
-    /// or a redirect to a fresh entity.
     async fn is_fresh(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
-        let store = &self.inner.store;
-        let cache = &self.inner.config.cache;
-        let young = |t: SystemTime, ttl: Duration| {
-            SystemTime::now().duration_since(t).unwrap_or_default() < ttl
-        };
-        if let Some(t) = store.fetched_at(entity_type, mbid).await? {
-            return Ok(young(t, cache.ttl(entity_type)));
-        }
-        Ok(match store.find_outcome(entity_type, mbid).await? {
-            Some(Outcome::NotFound { recorded_at }) => young(recorded_at, cache.negative_ttl()),
-            Some(Outcome::Redirect { to, .. }) => store
-                .fetched_at(entity_type, to)
-                .await?
-                .is_some_and(|t| young(t, cache.ttl(entity_type))),
-            None => false,
-        })
+        crate::crawl::is_fresh(
+            &self.inner.store,
+            &self.inner.config.cache,
+            entity_type,
+            mbid,
+        )
+        .await
     }
 
     async fn forget_claim(&self, job: &FetchJob) {

@@ -20,7 +20,7 @@ use crate::mbid::EntityType;
 pub const MUSICBRAINZ_BASE_URL: &str = "https://musicbrainz.org/ws/2";
 const ENV_PREFIX: &str = "MUSICMETA";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -33,7 +33,7 @@ pub struct Config {
     pub grpc: GrpcConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://user@host:port/db`.
@@ -45,7 +45,7 @@ pub struct DatabaseConfig {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
     /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost).
@@ -61,7 +61,7 @@ pub struct AmqpConfig {
     pub queue: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MusicBrainzConfig {
     #[serde(default = "defaults::base_url")]
@@ -81,7 +81,7 @@ pub struct MusicBrainzConfig {
     pub max_attempts: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     #[serde(default)]
@@ -96,7 +96,7 @@ pub struct CacheConfig {
 }
 
 /// How long a fetched entity counts as fresh, per entity type.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TtlConfig {
     #[serde(default = "defaults::ttl_secs")]
@@ -111,7 +111,7 @@ pub struct TtlConfig {
     pub label: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcConfig {
     /// Port 0 picks a free port (tests use it).

@@ -12,6 +12,7 @@
 //! - [`jobs`]: the fetch-job message contract.
 //! - [`amqp`]: exchange/queue topology, confirmed publishing, consuming.
 //! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
+//! - [`ratelimit`]: the upstream request gate: priority lanes and one budget for all workers.
 //! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
@@ -25,6 +26,7 @@ pub mod jobs;
 pub mod mbid;
 pub mod musicbrainz;
 pub mod notify;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use musicmeta_ingest_worker::{JobReport, Worker};
+use musicmeta_ingest_worker::{JobReport, Worker, WorkerError};
 use musicmeta_proto::v1::metadata_service_client::MetadataServiceClient;
 use musicmeta_query_api::Application;
 use musicmeta_shared::config::Config;
@@ -46,6 +46,7 @@ pub struct TestApp {
     pub config: Config,
     pub addr: SocketAddr,
     pub workers: Vec<Worker>,
+    worker_tasks: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
     worker_stop: CancellationToken,
     api_stop: Option<oneshot::Sender<()>>,
 }
@@ -97,24 +98,21 @@ impl TestApp {
         }));
 
         let worker_stop = CancellationToken::new();
-        let mut workers = Vec::new();
-        for _ in 0..options.workers {
-            let worker = Worker::build(config.clone()).await.expect("worker starts");
-            let w = worker.clone();
-            let stop = worker_stop.child_token();
-            tokio::spawn(async move { w.run(stop).await });
-            workers.push(worker);
-        }
-        Self {
+        let mut app = Self {
             db,
             broker,
             musicbrainz,
             config,
             addr,
-            workers,
+            workers: Vec::new(),
+            worker_tasks: Vec::new(),
             worker_stop,
             api_stop: Some(api_stop),
+        };
+        for _ in 0..options.workers {
+            app.start_worker().await;
         }
+        app
     }
 
     pub async fn client(&self) -> MetadataServiceClient<Channel> {
@@ -128,9 +126,30 @@ impl TestApp {
         self.workers.first().expect("a worker").subscribe()
     }
 
-    /// Stops the workers (they finish in-flight jobs first).
-    pub fn stop_workers(&self) {
+    /// Starts one more worker (as an operator scaling out would).
+    pub async fn start_worker(&mut self) -> Worker {
+        let worker = Worker::build(self.config.clone())
+            .await
+            .expect("worker starts");
+        let w = worker.clone();
+        let stop = self.worker_stop.child_token();
+        self.worker_tasks
+            .push(tokio::spawn(async move { w.run(stop).await }));
+        self.workers.push(worker.clone());
+        worker
+    }
+
+    /// Stops every worker as SIGTERM would and waits until they have exited:
+    /// they stop taking jobs, finish the ones in flight and hand the rest back.
+    pub async fn stop_workers(&mut self) {
         self.worker_stop.cancel();
+        for task in self.worker_tasks.drain(..) {
+            task.await
+                .expect("worker task")
+                .expect("worker stops cleanly");
+        }
+        self.workers.clear();
+        self.worker_stop = CancellationToken::new();
     }
 }
 

@@ -109,6 +109,30 @@ impl TestBroker {
         let _ = connection.close(200, ShortString::from("bye")).await;
     }
 
+    /// Publishes many jobs with their confirms pipelined (a bulk backlog).
+    pub async fn publish_many(&self, jobs: &[FetchJob], lane: Lane) {
+        let (connection, channel) = self.open().await;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        for job in jobs {
+            let _ = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    lane.routing_key().into(),
+                    BasicPublishOptions::default(),
+                    &job.encode(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .expect("publish");
+        }
+        let returned = channel.wait_for_confirms().await.expect("confirms");
+        assert!(returned.is_empty(), "every job routed");
+        let _ = connection.close(200, ShortString::from("bye")).await;
+    }
+
     pub async fn publish(&self, job: &FetchJob, lane: Lane) {
         self.publish_raw(&job.encode(), lane).await;
     }

@@ -62,6 +62,63 @@ impl Respond for RecordedResponses {
     }
 }
 
+/// Serves browse requests (`/ws/2/<item>?<by>=<mbid>&offset=…&limit=…`)
+/// from the recorded full lists in `browse/`, cut into pages of at most
+/// `page_cap` items as MusicBrainz may cut them; an unrecorded list is empty.
+struct RecordedBrowses {
+    dir: PathBuf,
+    page_cap: usize,
+    arrivals: Arrivals,
+}
+
+impl Respond for RecordedBrowses {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
+        let item = request.url.path().trim_start_matches("/ws/2/").to_owned();
+        let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        let get = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let offset: usize = get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+        let limit: usize = get("limit").and_then(|l| l.parse().ok()).unwrap_or(25);
+        let by = ["artist", "release-group", "label", "recording", "release"]
+            .into_iter()
+            .find_map(|k| get(k).map(|v| (k, v)));
+        let recorded = by.and_then(|(kind, id)| {
+            let short: String = id.chars().take(8).collect();
+            [
+                format!("browse/{item}-by-{kind}-{short}-inc-artist-credits.json"),
+                format!("browse/{item}-by-{kind}-{short}.json"),
+            ]
+            .iter()
+            .find_map(|f| std::fs::read(self.dir.join(f)).ok())
+        });
+        let list_key = format!("{item}s");
+        let all: Vec<serde_json::Value> = recorded
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get(&list_key).and_then(|l| l.as_array()).cloned())
+            .unwrap_or_default();
+        let page: Vec<_> = all
+            .iter()
+            .skip(offset)
+            .take(limit.min(self.page_cap))
+            .cloned()
+            .collect();
+        let body = serde_json::json!({
+            format!("{item}-count"): all.len(),
+            format!("{item}-offset"): offset,
+            list_key: page,
+        });
+        json(200, serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
 fn json(status: u16, body: Vec<u8>) -> ResponseTemplate {
     ResponseTemplate::new(status)
         .insert_header("content-type", "application/json; charset=utf-8")
@@ -74,6 +131,20 @@ impl MusicBrainzStub {
         Self::mount_recorded(MockServer::start().await, fixtures::dir()).await
     }
 
+    /// Cuts browse pages at `page_cap` items, to exercise paging.
+    pub async fn cap_browse_pages(&self, page_cap: usize) {
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/ws/2/[a-z-]+$"))
+            .respond_with(RecordedBrowses {
+                dir: fixtures::dir(),
+                page_cap,
+                arrivals: self.arrivals.clone(),
+            })
+            .with_priority(9)
+            .mount(&self.server)
+            .await;
+    }
+
     /// A stub on a given listener (the `mb-replay` binary uses it).
     pub async fn start_on(listener: TcpListener, dir: PathBuf) -> Self {
         Self::mount_recorded(MockServer::builder().listener(listener).start().await, dir).await
@@ -83,11 +154,22 @@ impl MusicBrainzStub {
         let not_found_body = std::fs::read(dir.join("errors/404-not-found-annotation-lookup.json"))
             .unwrap_or_else(|_| br#"{"error":"Not Found"}"#.to_vec());
         let arrivals = Arrivals::default();
+        let dir_for_browse = dir.clone();
         Mock::given(method("GET"))
             .and(path_regex(r"^/ws/2/[a-z-]+/[^/]+$"))
             .respond_with(RecordedResponses {
                 dir,
                 not_found_body,
+                arrivals: arrivals.clone(),
+            })
+            .with_priority(10)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/ws/2/[a-z-]+$"))
+            .respond_with(RecordedBrowses {
+                dir: dir_for_browse,
+                page_cap: 100,
                 arrivals: arrivals.clone(),
             })
             .with_priority(10)
@@ -165,6 +247,16 @@ impl MusicBrainzStub {
 
     pub async fn requests(&self) -> Vec<Request> {
         self.server.received_requests().await.unwrap_or_default()
+    }
+
+    /// How many browse requests for lists of `parent` reached the stub.
+    pub async fn browses_of(&self, parent: &str) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r.url.path().matches('/').count() == 3)
+            .filter(|r| r.url.query_pairs().any(|(_, v)| v == parent))
+            .count()
     }
 
     /// How many lookups of this entity reached the stub.

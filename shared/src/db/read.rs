@@ -38,6 +38,59 @@ pub async fn fetched_at(
     Ok(row.and_then(|r| r.get::<_, Option<SystemTime>>(0)))
 }
 
+/// What the cache has seen of a paged list (see `aggregate_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregateState {
+    pub complete: bool,
+    pub item_count: i32,
+    pub checked_at: SystemTime,
+}
+
+pub async fn aggregate(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+    relation: super::write::Relation,
+) -> Result<Option<AggregateState>, DbError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT complete, item_count, checked_at FROM aggregate_state \
+             WHERE entity_type = $1 AND mbid = $2 AND relation = $3",
+        )
+        .await?;
+    let row = client
+        .query_opt(
+            &stmt,
+            &[&entity_type.as_str(), &mbid.as_uuid(), &relation.as_str()],
+        )
+        .await?;
+    Ok(row.map(|r| AggregateState {
+        complete: r.get(0),
+        item_count: r.get(1),
+        checked_at: r.get(2),
+    }))
+}
+
+pub async fn children(
+    client: &impl GenericClient,
+    item_type: EntityType,
+    parent: (EntityType, Mbid),
+) -> Result<Vec<Mbid>, DbError> {
+    let sql = match (parent.0, item_type) {
+        (EntityType::Artist, EntityType::ReleaseGroup) => {
+            "SELECT DISTINCT mbid FROM artist_credit \
+             WHERE entity_type = 'release-group' AND artist_mbid = $1 ORDER BY mbid"
+        }
+        (EntityType::ReleaseGroup, EntityType::Release) => {
+            "SELECT mbid FROM release WHERE release_group_mbid = $1 ORDER BY mbid"
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let stmt = client.prepare_cached(sql).await?;
+    let rows = client.query(&stmt, &[&parent.1.as_uuid()]).await?;
+    Ok(rows.iter().map(|r| mbid(r, "mbid")).collect())
+}
+
 fn mbid(row: &Row, idx: &str) -> Mbid {
     Mbid::from_uuid(row.get::<_, Uuid>(idx))
 }

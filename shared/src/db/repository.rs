@@ -49,6 +49,14 @@ pub trait CacheStateRepository: Send + Sync {
         reask_after: Duration,
     ) -> impl Future<Output = Result<bool, DbError>> + Send;
 
+    /// How much of a paged list of `mbid` the cache has seen.
+    fn aggregate(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        relation: write::Relation,
+    ) -> impl Future<Output = Result<Option<read::AggregateState>, DbError>> + Send;
+
     /// Forgets a claim whose job could not be published, so the next lookup
     /// tries again.
     fn release_fetch(
@@ -81,6 +89,17 @@ pub trait EntityWriter: Send + Sync {
         requested: Mbid,
         result: FetchResult,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Stores one browse page (stubs linked to `parent`) and how much of the
+    /// list has been seen (`seen` of `total`).
+    fn store_browse_page(
+        &self,
+        parent: (EntityType, Mbid),
+        relation: write::Relation,
+        items: &[Entity],
+        seen: u32,
+        total: u32,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
 /// The PostgreSQL implementation of every repository trait.
@@ -96,6 +115,17 @@ impl PgStore {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Ids of the `item_type` entities the cache links to `parent` (release
+    /// groups credited to an artist, releases of a release group).
+    pub async fn children(
+        &self,
+        item_type: EntityType,
+        parent: (EntityType, Mbid),
+    ) -> Result<Vec<Mbid>, DbError> {
+        let client = self.pool.get().await?;
+        read::children(&client, item_type, parent).await
     }
 }
 
@@ -145,6 +175,16 @@ impl CacheStateRepository for PgStore {
         outcome::claim_fetch(&client, entity_type, mbid, reask_after).await
     }
 
+    async fn aggregate(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        relation: write::Relation,
+    ) -> Result<Option<read::AggregateState>, DbError> {
+        let client = self.pool.get().await?;
+        read::aggregate(&client, entity_type, mbid, relation).await
+    }
+
     async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
         let client = self.pool.get().await?;
         outcome::release_fetch(&client, entity_type, mbid).await
@@ -176,6 +216,21 @@ impl EntityWriter for PgStore {
         }
         outcome::release_fetch(&tx, entity_type, requested).await?;
         outcome::notify_filled(&tx, entity_type, requested).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn store_browse_page(
+        &self,
+        parent: (EntityType, Mbid),
+        relation: write::Relation,
+        items: &[Entity],
+        seen: u32,
+        total: u32,
+    ) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        write::store_browse_page(&tx, parent, relation, items, seen, total).await?;
         tx.commit().await?;
         Ok(())
     }

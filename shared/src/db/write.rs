@@ -359,6 +359,87 @@ async fn upsert_release(
     Ok(())
 }
 
+/// A list MusicBrainz pages through, and which page of it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// An artist's release groups (through their artist credits).
+    ReleaseGroups,
+    /// A release group's releases.
+    Releases,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::ReleaseGroups => "release-groups",
+            Relation::Releases => "releases",
+        }
+    }
+}
+
+/// Stores one browse page's items as stubs linked to their parent, and
+/// records how much of the list has been seen.
+pub async fn store_browse_page(
+    tx: &impl GenericClient,
+    parent: (EntityType, Mbid),
+    relation: Relation,
+    items: &[Entity],
+    seen: u32,
+    total: u32,
+) -> Result<(), DbError> {
+    for item in items {
+        match item {
+            Entity::ReleaseGroup(g) => {
+                let stub = ReleaseGroupRef {
+                    mbid: g.mbid,
+                    title: g.title.clone(),
+                    disambiguation: g.disambiguation.clone(),
+                    primary_type: g.primary_type.clone(),
+                    secondary_types: g.secondary_types.clone(),
+                    first_release_date: g.first_release_date.clone(),
+                    artist_credit: g.artist_credit.clone(),
+                };
+                upsert_release_group_stub(tx, &stub).await?;
+            }
+            Entity::Release(r) => {
+                let stub = ReleaseRef {
+                    mbid: r.mbid,
+                    title: r.title.clone(),
+                    disambiguation: r.disambiguation.clone(),
+                    status: r.status.clone(),
+                    date: r.date.clone(),
+                    country: r.country.clone(),
+                };
+                upsert_release_stub(tx, &stub, parent.1).await?;
+            }
+            // Browses of other kinds are not crawled.
+            _ => {}
+        }
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO aggregate_state (entity_type, mbid, relation, complete, item_count, checked_at) \
+             VALUES ($1, $2, $3, $4, $5, now()) \
+             ON CONFLICT (entity_type, mbid, relation) DO UPDATE SET \
+               complete = EXCLUDED.complete, item_count = EXCLUDED.item_count, \
+               checked_at = EXCLUDED.checked_at",
+        )
+        .await?;
+    let count = i32::try_from(total).unwrap_or(i32::MAX);
+    tx.execute(
+        &stmt,
+        &[
+            &parent.0.as_str(),
+            &parent.1.as_uuid(),
+            &relation.as_str(),
+            &(seen >= total),
+            &count,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn upsert_artist_stub(tx: &impl GenericClient, a: &ArtistRef) -> Result<(), DbError> {
     let stmt = tx
         .prepare_cached(

@@ -2,25 +2,29 @@
 //!
 //! One request per entity: `inc=` asks for the nested data in the same call
 //! (a release comes with its media, tracks, recordings, credits, labels and
-//! release group). Every request waits for the governor rate limiter; a 503
-//! pauses *all* requests of this client for `Retry-After` (or an exponential
-//! backoff) before the request is tried again, up to `max_attempts`.
+//! release group). Lists (an artist's release groups) are paged through with
+//! browse requests. Every request first passes the [`RateGate`] in its
+//! priority lane; a 503 slows the gate down for `Retry-After` (or an
+//! exponential backoff) before the request is tried again, up to
+//! `max_attempts`.
 //! Redirects are not followed blindly: a 301 for a merged MBID is reported
 //! as the surviving entity, which the caller records as a redirect.
 
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, RETRY_AFTER};
 use tracing::{debug, warn};
 
-use super::model::{ParseError, parse_entity};
+use super::model::{BrowsePage, ParseError, parse_browse, parse_entity};
 use crate::config::MusicBrainzConfig;
 use crate::domain::Entity;
+use crate::jobs::Lane;
 use crate::mbid::{EntityType, Mbid};
+use crate::ratelimit::RateGate;
+
+/// Items per browse page; MusicBrainz's maximum.
+pub const BROWSE_LIMIT: u32 = 100;
 
 /// Upper bound on a single slow-down, whatever Retry-After says.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -69,9 +73,7 @@ impl FetchError {
 pub struct MusicBrainzClient {
     http: reqwest::Client,
     base_url: String,
-    limiter: DefaultDirectRateLimiter,
-    /// Set by a 503; every request waits until then.
-    paused_until: Mutex<Option<Instant>>,
+    gate: RateGate,
     max_attempts: u32,
 }
 
@@ -89,35 +91,52 @@ pub fn includes(entity_type: EntityType) -> &'static str {
 }
 
 impl MusicBrainzClient {
-    pub fn new(config: &MusicBrainzConfig) -> Result<Self, FetchError> {
+    /// A client whose requests pass through `gate` (see [`RateGate`]).
+    pub fn new(config: &MusicBrainzConfig, gate: RateGate) -> Result<Self, FetchError> {
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        // A burst of one: requests are spaced evenly, never bunched.
-        let period = Duration::from_secs_f64(1.0 / config.requests_per_second);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
         Ok(Self {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
-            limiter: RateLimiter::direct(quota),
-            paused_until: Mutex::new(None),
+            gate,
             max_attempts: config.max_attempts,
         })
     }
 
+    /// One page of `item_type` entities linked to `by` (e.g. the release
+    /// groups of an artist), starting at `offset`.
+    #[tracing::instrument(skip(self), fields(item_type = %item_type, by_type = %by.0, by = %by.1, offset))]
+    pub async fn browse(
+        &self,
+        item_type: EntityType,
+        by: (EntityType, Mbid),
+        offset: u32,
+        lane: Lane,
+    ) -> Result<Option<BrowsePage>, FetchError> {
+        let url = format!(
+            "{}/{item_type}?{}={}&limit={BROWSE_LIMIT}&offset={offset}&inc=artist-credits&fmt=json",
+            self.base_url, by.0, by.1
+        );
+        match self.get(&url, lane).await? {
+            Response::Body(body) => Ok(Some(parse_browse(item_type, &body)?)),
+            Response::NotFound => Ok(None),
+            Response::Redirect { location, .. } => Err(FetchError::BadRedirect(location)),
+        }
+    }
+
     /// Looks up one entity with its nested data.
-    #[tracing::instrument(skip(self), fields(entity_type = %entity_type, mbid = %mbid))]
+    #[tracing::instrument(skip(self), fields(entity_type = %entity_type, mbid = %mbid, %lane))]
     pub async fn fetch(
         &self,
         entity_type: EntityType,
         mbid: Mbid,
+        lane: Lane,
     ) -> Result<FetchOutcome, FetchError> {
         let url = self.lookup_url(entity_type, mbid);
-        match self.get(&url).await? {
+        match self.get(&url, lane).await? {
             Response::Body(body) => decode(entity_type, &body).map(found),
             Response::NotFound => Ok(FetchOutcome::NotFound),
             Response::Redirect { location, body } => {
@@ -129,7 +148,7 @@ impl MusicBrainzClient {
                 let target = redirect_target(entity_type, &location)
                     .ok_or_else(|| FetchError::BadRedirect(location.clone()))?;
                 let url = self.lookup_url(entity_type, target);
-                match self.get(&url).await? {
+                match self.get(&url, lane).await? {
                     Response::Body(body) => decode(entity_type, &body).map(found),
                     Response::NotFound => Ok(FetchOutcome::NotFound),
                     Response::Redirect { location, .. } => Err(FetchError::BadRedirect(location)),
@@ -148,11 +167,11 @@ impl MusicBrainzClient {
         )
     }
 
-    async fn get(&self, url: &str) -> Result<Response, FetchError> {
+    async fn get(&self, url: &str, lane: Lane) -> Result<Response, FetchError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.wait_for_turn().await;
+            self.gate.admit(lane).await;
             let response = self
                 .http
                 .get(url)
@@ -163,7 +182,7 @@ impl MusicBrainzClient {
                 Ok(r) => r,
                 Err(e) if attempt < self.max_attempts => {
                     warn!(error = %e, attempt, "musicbrainz request failed; retrying");
-                    self.pause(backoff(attempt));
+                    self.gate.slow_down(backoff(attempt)).await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -177,7 +196,7 @@ impl MusicBrainzClient {
                     wait_ms = wait.as_millis() as u64,
                     attempt, "musicbrainz asked us to slow down"
                 );
-                self.pause(wait);
+                self.gate.slow_down(wait.min(MAX_PAUSE)).await;
                 if attempt < self.max_attempts {
                     continue;
                 }
@@ -201,7 +220,7 @@ impl MusicBrainzClient {
                     status = status.as_u16(),
                     attempt, "musicbrainz server error; retrying"
                 );
-                self.pause(backoff(attempt));
+                self.gate.slow_down(backoff(attempt)).await;
                 continue;
             }
             let body = response.bytes().await?.to_vec();
@@ -213,26 +232,6 @@ impl MusicBrainzClient {
                 });
             }
             return Ok(Response::Body(body));
-        }
-    }
-
-    /// Waits out any pause a 503 set, then for the rate limiter.
-    async fn wait_for_turn(&self) {
-        loop {
-            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
-                _ => break,
-            }
-        }
-        self.limiter.until_ready().await;
-    }
-
-    fn pause(&self, wait: Duration) {
-        let until = Instant::now() + wait.min(MAX_PAUSE);
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if paused.is_none_or(|t| t < until) {
-            *paused = Some(until);
         }
     }
 }

@@ -50,6 +50,71 @@ pub fn parse_entity(entity_type: EntityType, body: &[u8]) -> Result<Entity, Pars
     }
 }
 
+/// One page of a browse response (`/ws/2/release-group?artist=…`).
+#[derive(Debug, Clone)]
+pub struct BrowsePage {
+    /// How many items MusicBrainz has in all (`<type>-count`).
+    pub total: u32,
+    /// The offset this page starts at (`<type>-offset`).
+    pub offset: u32,
+    /// How many items the page held, including any dropped for lacking a
+    /// valid id: the next page starts `received` items further on.
+    pub received: u32,
+    pub items: Vec<Entity>,
+}
+
+/// Parses a browse response listing entities of `item_type`. Items that
+/// cannot be used (no valid id) are dropped; the page is still counted.
+pub fn parse_browse(item_type: EntityType, body: &[u8]) -> Result<BrowsePage, ParseError> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let kind = item_type.as_str();
+    let count = |key: String| value.get(&key).and_then(serde_json::Value::as_u64);
+    let Some(total) = count(format!("{kind}-count")) else {
+        return Err(
+            match value.get("error").and_then(serde_json::Value::as_str) {
+                Some(msg) => ParseError::Upstream(msg.to_owned()),
+                None => ParseError::MissingId,
+            },
+        );
+    };
+    let offset = count(format!("{kind}-offset")).unwrap_or(0);
+    let list = match value.get(format!("{kind}s")) {
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let received = list.len();
+    let items = list
+        .into_iter()
+        .filter_map(|item| {
+            let parsed = match item_type {
+                EntityType::Artist => {
+                    serde_json::from_value::<MbArtist>(item).map(IntoEntity::into_entity)
+                }
+                EntityType::Label => {
+                    serde_json::from_value::<MbLabel>(item).map(IntoEntity::into_entity)
+                }
+                EntityType::Recording => {
+                    serde_json::from_value::<MbRecording>(item).map(IntoEntity::into_entity)
+                }
+                EntityType::Release => {
+                    serde_json::from_value::<MbRelease>(item).map(IntoEntity::into_entity)
+                }
+                EntityType::ReleaseGroup => {
+                    serde_json::from_value::<MbReleaseGroup>(item).map(IntoEntity::into_entity)
+                }
+            };
+            parsed.ok().and_then(Result::ok)
+        })
+        .collect();
+    let to_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(BrowsePage {
+        total: to_u32(total),
+        offset: to_u32(offset),
+        received: to_u32(received as u64),
+        items,
+    })
+}
+
 /// A top-level response type.
 trait IntoEntity: DeserializeOwned {
     fn into_entity(self) -> Result<Entity, ParseError>;
@@ -1160,5 +1225,30 @@ mod tests {
         assert_eq!(tracks[0].length_ms, None);
         // No credit of its own: the recording's.
         assert_eq!(tracks[0].artist_credit[0].credited_name, "Z");
+    }
+
+    #[test]
+    fn browse_pages_parse() {
+        let body = std::fs::read(
+            std::path::Path::new(FIXTURES)
+                .join("browse/release-group-by-artist-c8da2e40-inc-artist-credits.json"),
+        )
+        .unwrap();
+        let page = parse_browse(EntityType::ReleaseGroup, &body).unwrap();
+        // The 2021 capture lists five release groups.
+        assert_eq!((page.total, page.offset, page.received), (5, 0, 5));
+        assert_eq!(page.items.len(), 5);
+        let Entity::ReleaseGroup(g) = &page.items[0] else {
+            panic!("a release group")
+        };
+        assert!(!g.artist_credit.is_empty(), "inc=artist-credits is kept");
+        let body = std::fs::read(
+            std::path::Path::new(FIXTURES).join("browse/release-by-label-47e718e1.json"),
+        )
+        .unwrap();
+        let page = parse_browse(EntityType::Release, &body).unwrap();
+        assert_eq!(page.items.len() as u32, page.received);
+        assert!(parse_browse(EntityType::Release, b"{\"error\":\"Not Found\"}").is_err());
+        assert!(parse_browse(EntityType::Release, b"[]").is_err());
     }
 }
