@@ -5,7 +5,9 @@
 //!
 //! Layout:
 //! - [`worker`]: the consume → fetch → store → ack loop and its outcomes.
+//! - `crawl`: following relations for jobs with `depth > 0`.
 
+mod crawl;
 pub mod worker;
 
 pub use worker::{JobOutcome, JobReport, Worker, WorkerError};
