@@ -102,7 +102,7 @@ impl Crawler<'_> {
                 relation = relation.as_str(),
                 "list complete and fresh; not browsing"
             );
-            return Ok(self.known_children(item_type, parent).await?);
+            return self.known_children(item_type, parent).await;
         }
         let mut ids = Vec::new();
         let mut offset = 0u32;

@@ -6,7 +6,9 @@
 //! Layout:
 //! - [`worker`]: the consume → fetch → store → ack loop and its outcomes.
 //! - `crawl`: following relations for jobs with `depth > 0`.
+//! - [`backfill`]: the `backfill` subcommand, publishing jobs for a list of MBIDs.
 
+pub mod backfill;
 mod crawl;
 pub mod worker;
 

@@ -1,10 +1,16 @@
-//! `ingest-worker` command line: `run` (default) or `migrate`.
+//! `ingest-worker` command line: `run` (default), `migrate` or `backfill`.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 use musicmeta_ingest_worker::Worker;
+use musicmeta_ingest_worker::backfill::{self, BackfillOptions, Progress};
+use musicmeta_shared::jobs::MAX_DEPTH;
+use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -27,14 +33,66 @@ enum Command {
     Run,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Publish fetch jobs for a list of entities to the backfill lane.
+    ///
+    /// Reads FILE (or standard input) with one `<entity-type> <mbid>` per
+    /// line, e.g. `release-group 05ce100c-eddf-4967-8d7e-33fc0883fe39`; entity
+    /// types are artist, release-group, release, recording and label. With
+    /// --type, a line may hold just the MBID. Blank lines and lines starting
+    /// with `#` are ignored; malformed lines are reported on stderr as
+    /// `line N: <reason>` and skipped. Entities the cache holds fresh are
+    /// skipped unless --force. Workers take backfill jobs after interactive
+    /// lookups and refreshes.
+    ///
+    /// Prints `published P, skipped S (already fresh), rejected R` on stdout
+    /// and progress on stderr. Exit status: 0 when every job was published,
+    /// even if some lines were rejected (check the count); 1 when the input,
+    /// the database or the broker fails (the counts so far are printed
+    /// first); 2 for bad arguments or configuration.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    /// Entity type of lines that hold only an MBID; lines naming a type must agree with it.
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        value_parser = PossibleValuesParser::new(EntityType::ALL.map(EntityType::as_str))
+            .try_map(|name| name.parse::<EntityType>())
+    )]
+    entity_type: Option<EntityType>,
+    /// Also fetch related entities this many levels deep (0: only the listed ones).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_DEPTH))
+    )]
+    depth: u8,
+    /// Publish nothing; report what would be published, skipped and rejected.
+    #[arg(long)]
+    dry_run: bool,
+    /// Publish jobs for fresh entities too; workers fetch them again.
+    #[arg(long)]
+    force: bool,
+    /// File of `<entity-type> <mbid>` lines; `-` or none reads standard input.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
-    telemetry::init();
+    let command = args.command.unwrap_or(Command::Run);
+    // A backfill prints its summary on stdout; keep its logs to warnings.
+    telemetry::init(if matches!(command, Command::Backfill(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     let config = cli::load_config_or_exit("ingest-worker", args.config.as_deref());
-    match args.command.unwrap_or(Command::Run) {
+    match command {
         Command::Migrate => cli::migrate(&config)
             .await
             .context("migrating the database")?,
@@ -54,6 +112,29 @@ async fn main() -> anyhow::Result<()> {
                 trigger.cancel();
             });
             worker.run(shutdown).await?;
+        }
+        Command::Backfill(args) => {
+            let input: Box<dyn BufRead> = match &args.file {
+                Some(path) if path.as_os_str() != "-" => Box::new(BufReader::new(
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?,
+                )),
+                _ => Box::new(std::io::stdin().lock()),
+            };
+            let options = BackfillOptions {
+                entity_type: args.entity_type,
+                depth: args.depth,
+                dry_run: args.dry_run,
+                force: args.force,
+            };
+            match backfill::run(&config, input, &options, Progress::Auto).await {
+                Ok(summary) => println!("{summary}"),
+                Err(error) => {
+                    if let Some(summary) = error.summary() {
+                        println!("{summary}");
+                    }
+                    return Err(error).context("backfill stopped");
+                }
+            }
         }
     }
     Ok(())

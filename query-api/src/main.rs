@@ -44,7 +44,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
-    telemetry::init();
+    telemetry::init("info");
     // The client needs no configuration file.
     if let Some(Command::Lookup {
         entity_type,

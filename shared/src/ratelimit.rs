@@ -143,10 +143,10 @@ impl RateGate {
                 *paused = Some(until);
             }
         }
-        if let Some(shared) = &self.inner.shared {
-            if let Err(error) = push_back(shared, wait).await {
-                warn!(%error, "could not slow the shared budget down; slowing this worker only");
-            }
+        if let Some(shared) = &self.inner.shared
+            && let Err(error) = push_back(shared, wait).await
+        {
+            warn!(%error, "could not slow the shared budget down; slowing this worker only");
         }
     }
 

@@ -117,16 +117,19 @@ impl TestBroker {
             .await
             .expect("confirms");
         for job in jobs {
-            let _ = channel
-                .basic_publish(
-                    self.exchange.as_str().into(),
-                    lane.routing_key().into(),
-                    BasicPublishOptions::default(),
-                    &job.encode(),
-                    BasicProperties::default().with_delivery_mode(2),
-                )
-                .await
-                .expect("publish");
+            // The confirm is awaited below, for all jobs at once.
+            drop(
+                channel
+                    .basic_publish(
+                        self.exchange.as_str().into(),
+                        lane.routing_key().into(),
+                        BasicPublishOptions::default(),
+                        &job.encode(),
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await
+                    .expect("publish"),
+            );
         }
         let returned = channel.wait_for_confirms().await.expect("confirms");
         assert!(returned.is_empty(), "every job routed");

@@ -1,0 +1,547 @@
+//! `ingest-worker backfill`: fills the cache in bulk by publishing one fetch
+//! job per listed entity to the backfill lane, the lowest-priority lane, so
+//! workers still serve interactive lookups first. The input holds one
+//! `<entity-type> <mbid>` per line (or a plain MBID when a default type is
+//! given); blank lines and `#` comments are ignored, and malformed lines are
+//! reported as `line N: <reason>` on stderr and skipped. Entities the cache
+//! already holds fresh are skipped unless forced. Every publish waits for the
+//! broker's confirm, so a job counted as published is durably queued; the
+//! first failure stops the run, and the error carries the counts so far.
+
+use std::fmt;
+use std::io::{self, BufRead, IsTerminal};
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use musicmeta_shared::amqp::{AmqpError, JobPublisher, Topology};
+use musicmeta_shared::config::Config;
+use musicmeta_shared::db::{self, CacheStateRepository, DbError, PgStore};
+use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
+use musicmeta_shared::mbid::{EntityType, Mbid};
+
+/// How a backfill run is to treat its input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillOptions {
+    /// The type of lines that hold only an MBID; lines that name a type must
+    /// agree with it.
+    pub entity_type: Option<EntityType>,
+    /// The crawl depth of every job (0..=[`MAX_DEPTH`]).
+    pub depth: u8,
+    /// Count what would be published, publish nothing.
+    pub dry_run: bool,
+    /// Publish fresh entities too, as forced jobs the worker refetches.
+    pub force: bool,
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar when stderr is a terminal, plain lines otherwise.
+    Auto,
+    /// An `indicatif` bar: position/total, rate and ETA.
+    Bar,
+    /// `progress: 1200/5000 lines, 210.4/s` at most once a second, and once
+    /// at the end.
+    Lines,
+    /// No progress output (rejected lines are still reported on stderr).
+    Off,
+}
+
+/// A line that was skipped because it is malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line number in the input.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What a run did (or, with `dry_run`, would have done).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillSummary {
+    pub dry_run: bool,
+    /// Jobs the broker confirmed (with `dry_run`: jobs that would be published).
+    pub published: usize,
+    /// Entities skipped because the cache holds them fresh.
+    pub skipped: usize,
+    /// Malformed lines, in input order.
+    pub rejected: Vec<Rejection>,
+}
+
+impl fmt::Display for BackfillSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (publish, skip) = if self.dry_run {
+            ("would publish", "would skip")
+        } else {
+            ("published", "skipped")
+        };
+        write!(
+            f,
+            "{publish} {}, {skip} {} (already fresh), rejected {}",
+            self.published,
+            self.skipped,
+            self.rejected.len()
+        )
+    }
+}
+
+/// Why a run stopped. The per-line failures carry the counts up to the
+/// line that failed ([`BackfillError::summary`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("depth {0} is above the maximum of {MAX_DEPTH}")]
+    TooDeep(u8),
+    #[error("cannot read the input: {0}")]
+    Read(#[source] io::Error),
+    #[error("cannot reach the database: {0}")]
+    Database(#[source] DbError),
+    #[error("line {line}: cannot check whether {entity_type} {mbid} is fresh: {source}")]
+    FreshnessCheck {
+        line: usize,
+        entity_type: EntityType,
+        mbid: Mbid,
+        #[source]
+        source: DbError,
+        summary: Box<BackfillSummary>,
+    },
+    #[error("line {line}: cannot publish the job for {entity_type} {mbid}: {source}")]
+    Publish {
+        line: usize,
+        entity_type: EntityType,
+        mbid: Mbid,
+        #[source]
+        source: AmqpError,
+        summary: Box<BackfillSummary>,
+    },
+}
+
+impl BackfillError {
+    /// The counts up to the failure, when the run had started on its lines.
+    pub fn summary(&self) -> Option<&BackfillSummary> {
+        match self {
+            BackfillError::FreshnessCheck { summary, .. }
+            | BackfillError::Publish { summary, .. } => Some(summary),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one input line: `Ok(None)` for a blank line or a `#` comment,
+/// `Ok(Some(..))` for `<entity-type> <mbid>` (or a plain MBID when
+/// `default_type` is given), `Err(reason)` for anything else.
+pub fn parse_line(
+    line: &str,
+    default_type: Option<EntityType>,
+) -> Result<Option<(EntityType, Mbid)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let mbid = |s: &str| Mbid::parse(s).map_err(|e| e.to_string());
+    match (fields.as_slice(), default_type) {
+        ([id], Some(entity_type)) => Ok(Some((entity_type, mbid(id)?))),
+        ([word], None) if word.parse::<EntityType>().is_ok() => {
+            Err(format!("entity type {word:?} without an MBID"))
+        }
+        ([_], None) => {
+            Err("a plain MBID needs --type (or write \"<entity-type> <mbid>\")".to_owned())
+        }
+        ([kind, id], default_type) => {
+            let entity_type = kind.parse::<EntityType>().map_err(|e| e.to_string())?;
+            if let Some(default_type) = default_type
+                && default_type != entity_type
+            {
+                return Err(format!(
+                    "entity type {entity_type} disagrees with --type {default_type}"
+                ));
+            }
+            Ok(Some((entity_type, mbid(id)?)))
+        }
+        (fields, _) => Err(format!(
+            "expected \"<entity-type> <mbid>\", found {} fields",
+            fields.len()
+        )),
+    }
+}
+
+/// Reads every line (so the total is known), publishes a job for each valid
+/// line whose entity is not fresh (or every valid line with `force`), and
+/// returns the counts. Malformed lines are reported on stderr and counted.
+pub async fn run(
+    config: &Config,
+    input: impl BufRead,
+    options: &BackfillOptions,
+    progress: Progress,
+) -> Result<BackfillSummary, BackfillError> {
+    if options.depth > MAX_DEPTH {
+        return Err(BackfillError::TooDeep(options.depth));
+    }
+    let lines = read_lines(input).map_err(BackfillError::Read)?;
+    // Forced jobs are published whatever the cache holds: no database needed.
+    let store = if options.force {
+        None
+    } else {
+        let pool = db::build_pool(&config.database).map_err(BackfillError::Database)?;
+        db::check(&pool).await.map_err(BackfillError::Database)?;
+        Some(PgStore::new(pool))
+    };
+    let publisher = (!options.dry_run)
+        .then(|| JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp)));
+    let ttl = |entity_type| config.cache.ttl(entity_type);
+
+    let mut summary = BackfillSummary {
+        dry_run: options.dry_run,
+        ..BackfillSummary::default()
+    };
+    let mut reporter = Reporter::start(progress, lines.len() as u64);
+    let mut failure = None;
+    for (index, line) in lines.iter().enumerate() {
+        let number = index + 1;
+        reporter.advance(number as u64);
+        let parsed = match line {
+            Some(text) => parse_line(text, options.entity_type),
+            None => Err("not valid UTF-8".to_owned()),
+        };
+        let (entity_type, mbid) = match parsed {
+            Ok(Some(entry)) => entry,
+            Ok(None) => continue,
+            Err(reason) => {
+                reporter.note(&format!("line {number}: {reason}"));
+                summary.rejected.push(Rejection {
+                    line: number,
+                    reason,
+                });
+                continue;
+            }
+        };
+        if let Some(store) = &store {
+            match store.fetched_at(entity_type, mbid).await {
+                Ok(Some(fetched)) if is_young(fetched, ttl(entity_type)) => {
+                    summary.skipped += 1;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(source) => {
+                    failure = Some(Failure::FreshnessCheck {
+                        line: number,
+                        entity_type,
+                        mbid,
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+        let mut job = FetchJob::new(entity_type, mbid).with_depth(options.depth);
+        if options.force {
+            job = job.forced();
+        }
+        if let Some(publisher) = &publisher
+            && let Err(source) = publisher.publish(&job, Lane::Backfill).await
+        {
+            failure = Some(Failure::Publish {
+                line: number,
+                entity_type,
+                mbid,
+                source,
+            });
+            break;
+        }
+        summary.published += 1;
+    }
+    reporter.finish();
+    if let Some(publisher) = publisher {
+        publisher.close().await;
+    }
+    match failure {
+        None => Ok(summary),
+        Some(failure) => Err(failure.into_error(summary)),
+    }
+}
+
+/// A failure on a line, before the summary is attached.
+enum Failure {
+    FreshnessCheck {
+        line: usize,
+        entity_type: EntityType,
+        mbid: Mbid,
+        source: DbError,
+    },
+    Publish {
+        line: usize,
+        entity_type: EntityType,
+        mbid: Mbid,
+        source: AmqpError,
+    },
+}
+
+impl Failure {
+    fn into_error(self, summary: BackfillSummary) -> BackfillError {
+        let summary = Box::new(summary);
+        match self {
+            Failure::FreshnessCheck {
+                line,
+                entity_type,
+                mbid,
+                source,
+            } => BackfillError::FreshnessCheck {
+                line,
+                entity_type,
+                mbid,
+                source,
+                summary,
+            },
+            Failure::Publish {
+                line,
+                entity_type,
+                mbid,
+                source,
+            } => BackfillError::Publish {
+                line,
+                entity_type,
+                mbid,
+                source,
+                summary,
+            },
+        }
+    }
+}
+
+/// Same rule as the worker's: fresh while younger than the type's TTL.
+fn is_young(fetched_at: SystemTime, ttl: Duration) -> bool {
+    SystemTime::now()
+        .duration_since(fetched_at)
+        .unwrap_or_default()
+        < ttl
+}
+
+/// Every line of the input; `None` for a line that is not UTF-8 (rejected,
+/// not fatal). A read error is fatal.
+fn read_lines(input: impl BufRead) -> io::Result<Vec<Option<String>>> {
+    input
+        .split(b'\n')
+        .map(|line| line.map(|bytes| String::from_utf8(bytes).ok()))
+        .collect()
+}
+
+/// The plain progress line, e.g. `progress: 1200/5000 lines, 210.4/s`.
+fn progress_line(position: u64, total: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        position as f64 / secs
+    } else {
+        0.0
+    };
+    format!("progress: {position}/{total} lines, {rate:.1}/s")
+}
+
+/// Shows progress on stderr and keeps notes (rejected lines) from tearing
+/// the bar.
+enum Reporter {
+    Bar(ProgressBar),
+    Lines {
+        position: u64,
+        total: u64,
+        started: Instant,
+        last_shown: Instant,
+    },
+    Off,
+}
+
+impl Reporter {
+    const LINE_INTERVAL: Duration = Duration::from_secs(1);
+
+    fn start(progress: Progress, total: u64) -> Self {
+        let progress = match progress {
+            Progress::Auto if io::stderr().is_terminal() => Progress::Bar,
+            Progress::Auto => Progress::Lines,
+            chosen => chosen,
+        };
+        match progress {
+            Progress::Bar => {
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                if let Ok(style) = ProgressStyle::with_template(
+                    "[{elapsed_precise}] {wide_bar} {pos}/{len} lines, {per_sec:1}, ETA {eta}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.enable_steady_tick(Duration::from_millis(250));
+                Reporter::Bar(bar)
+            }
+            Progress::Lines => {
+                let now = Instant::now();
+                Reporter::Lines {
+                    position: 0,
+                    total,
+                    started: now,
+                    last_shown: now,
+                }
+            }
+            Progress::Off | Progress::Auto => Reporter::Off,
+        }
+    }
+
+    fn advance(&mut self, to: u64) {
+        match self {
+            Reporter::Bar(bar) => bar.set_position(to),
+            Reporter::Lines {
+                position,
+                total,
+                started,
+                last_shown,
+            } => {
+                *position = to;
+                let now = Instant::now();
+                if now.duration_since(*last_shown) >= Self::LINE_INTERVAL {
+                    *last_shown = now;
+                    eprintln!("{}", progress_line(to, *total, now - *started));
+                }
+            }
+            Reporter::Off => {}
+        }
+    }
+
+    fn note(&self, message: &str) {
+        match self {
+            Reporter::Bar(bar) => bar.suspend(|| eprintln!("{message}")),
+            _ => eprintln!("{message}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            // Cleared rather than left drawn: stdout, often the same
+            // terminal, prints the summary next, and a left-over bar would
+            // share its line. The closing line keeps the final rate.
+            Reporter::Bar(bar) => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "{}",
+                    progress_line(bar.position(), bar.length().unwrap_or(0), bar.elapsed())
+                );
+            }
+            Reporter::Lines {
+                position,
+                total,
+                started,
+                ..
+            } => eprintln!("{}", progress_line(*position, *total, started.elapsed())),
+            Reporter::Off => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MBID: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
+
+    fn mbid() -> Mbid {
+        Mbid::parse(MBID).unwrap()
+    }
+
+    #[test]
+    fn parses_typed_lines() {
+        assert_eq!(
+            parse_line(&format!("label {MBID}"), None),
+            Ok(Some((EntityType::Label, mbid())))
+        );
+        assert_eq!(
+            parse_line(&format!("  release-group\t{MBID}  \r"), None),
+            Ok(Some((EntityType::ReleaseGroup, mbid())))
+        );
+        // Agreeing with --type is fine.
+        assert_eq!(
+            parse_line(&format!("label {MBID}"), Some(EntityType::Label)),
+            Ok(Some((EntityType::Label, mbid())))
+        );
+        assert_eq!(
+            parse_line(&MBID.to_uppercase(), Some(EntityType::Artist)),
+            Ok(Some((EntityType::Artist, mbid())))
+        );
+    }
+
+    #[test]
+    fn ignores_blank_lines_and_comments() {
+        for line in [
+            "",
+            "   ",
+            "\t\r",
+            "# a comment",
+            "   # indented",
+            "#label x",
+        ] {
+            assert_eq!(parse_line(line, None), Ok(None), "{line:?}");
+            assert_eq!(parse_line(line, Some(EntityType::Label)), Ok(None));
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        let reason = |line: &str, t| parse_line(line, t).unwrap_err();
+        assert!(reason(&format!("work {MBID}"), None).contains("unknown entity type"));
+        assert!(reason("label not-an-mbid", None).contains("36-character"));
+        assert!(reason(MBID, None).contains("--type"));
+        assert!(reason("label", None).contains("without an MBID"));
+        assert!(reason(&format!("label {MBID} extra"), None).contains("3 fields"));
+        assert!(reason(&format!("label {MBID} # Warp"), None).contains("4 fields"));
+        assert!(
+            reason(&format!("artist {MBID}"), Some(EntityType::Label))
+                .contains("disagrees with --type label")
+        );
+        assert!(reason("not-an-mbid", Some(EntityType::Label)).contains("36-character"));
+        assert!(reason(&format!("Label {MBID}"), None).contains("unknown entity type"));
+    }
+
+    #[test]
+    fn reads_lines_keeping_bad_utf8_as_rejectable() {
+        let input: &[u8] = b"label x\n\xff\xfe\r\nlast";
+        let lines = read_lines(input).unwrap();
+        assert_eq!(
+            lines,
+            vec![Some("label x".to_owned()), None, Some("last".to_owned())]
+        );
+    }
+
+    #[test]
+    fn summary_wording() {
+        let mut summary = BackfillSummary {
+            dry_run: false,
+            published: 3,
+            skipped: 2,
+            rejected: vec![Rejection {
+                line: 4,
+                reason: "x".into(),
+            }],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "published 3, skipped 2 (already fresh), rejected 1"
+        );
+        summary.dry_run = true;
+        assert_eq!(
+            summary.to_string(),
+            "would publish 3, would skip 2 (already fresh), rejected 1"
+        );
+    }
+
+    #[test]
+    fn progress_line_shows_position_and_rate() {
+        assert_eq!(
+            progress_line(1200, 5000, Duration::from_millis(5_703)),
+            "progress: 1200/5000 lines, 210.4/s"
+        );
+        assert_eq!(
+            progress_line(0, 0, Duration::ZERO),
+            "progress: 0/0 lines, 0.0/s"
+        );
+    }
+
+    #[test]
+    fn freshness_follows_the_ttl() {
+        let ttl = Duration::from_secs(60);
+        assert!(is_young(SystemTime::now(), ttl));
+        assert!(!is_young(SystemTime::now() - Duration::from_secs(61), ttl));
+    }
+}

@@ -1,0 +1,223 @@
+//! Operating many workers: priority lanes, one upstream budget for all,
+//! crawling related entities, and graceful shutdown without losing jobs.
+
+use std::time::{Duration, Instant};
+
+use musicmeta_ingest_worker::JobOutcome;
+use musicmeta_proto::v1 as pb;
+use musicmeta_shared::jobs::{FetchJob, Lane};
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_tests::app::next_report;
+use musicmeta_tests::{TestApp, TestOptions};
+
+fn rate(rps: &str) -> TestOptions {
+    TestOptions {
+        env: vec![(
+            "MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND".into(),
+            rps.into(),
+        )],
+        ..TestOptions::default()
+    }
+}
+
+fn random_jobs(n: usize) -> Vec<FetchJob> {
+    (0..n)
+        .map(|_| FetchJob::new(EntityType::Label, Mbid::from_uuid(uuid::Uuid::new_v4())))
+        .collect()
+}
+
+/// With 10,000 backfill jobs queued, an interactive miss is fetched in the
+/// next upstream slot: at most the one request whose slot was already
+/// being granted reaches MusicBrainz between the call and its fetch.
+#[tokio::test]
+async fn an_interactive_miss_overtakes_ten_thousand_backfill_jobs() {
+    let app = TestApp::spawn_with(rate("10")).await;
+    let mut reports = app.reports();
+    app.broker
+        .publish_many(&random_jobs(10_000), Lane::Backfill)
+        .await;
+    // The worker is busy with the backlog.
+    next_report(&mut reports, |r| r.lane == Lane::Backfill).await;
+
+    let label = "46f0f4cd-8aab-4b33-b698-f459faf64190";
+    let before = app.musicbrainz.arrivals().len();
+    let called = Instant::now();
+    let mut client = app.client().await;
+    let answer = client
+        .get_label(pb::GetLabelRequest { mbid: label.into() })
+        .await
+        .expect("the interactive miss is answered")
+        .into_inner();
+    assert_eq!(answer.label.unwrap().mbid, label);
+
+    let requests = app.musicbrainz.requests().await;
+    let position = requests
+        .iter()
+        .position(|r| r.url.path().ends_with(label))
+        .expect("the label was fetched");
+    let overtaken_by = position - before;
+    let arrivals = app.musicbrainz.arrivals();
+    println!(
+        "interactive miss: {overtaken_by} backfill request(s) went first; \
+         upstream request {:?} after the call; answered after {:?}; backlog {}",
+        arrivals[position] - called,
+        called.elapsed(),
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Backfill))
+            .await,
+    );
+    assert!(
+        overtaken_by <= 1,
+        "{overtaken_by} backfill requests went before the interactive one"
+    );
+}
+
+/// Three workers, a budget of 20 requests/s, a backlog: MusicBrainz sees at
+/// most 21 requests/s over every 5-second window, and at least 18/s overall.
+#[tokio::test]
+async fn three_workers_share_one_request_budget() {
+    let mut app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..rate("20")
+    })
+    .await;
+    app.broker
+        .publish_many(&random_jobs(260), Lane::Backfill)
+        .await;
+    for _ in 0..3 {
+        app.start_worker().await;
+    }
+    let mut reports: Vec<_> = app.workers.iter().map(|w| w.subscribe()).collect();
+    // Wait until 200 jobs are done, whichever worker did them.
+    let mut done = 0;
+    while done < 200 {
+        let next =
+            futures::future::select_all(reports.iter_mut().map(|r| Box::pin(r.recv()))).await;
+        if matches!(next.0, Ok(ref r) if r.outcome == JobOutcome::NotFound) {
+            done += 1;
+        }
+    }
+    let arrivals = app.musicbrainz.arrivals();
+    let window = Duration::from_secs(5);
+    let mut busiest = 0;
+    for (i, start) in arrivals.iter().enumerate() {
+        let n = arrivals[i..]
+            .iter()
+            .take_while(|t| **t - *start < window)
+            .count();
+        busiest = busiest.max(n);
+    }
+    let span = *arrivals.last().unwrap() - arrivals[0];
+    let average = (arrivals.len() - 1) as f64 / span.as_secs_f64();
+    println!(
+        "3 workers, budget 20/s: {} requests over {span:?}: average {average:.2}/s, busiest 5 s window {busiest} ({:.1}/s)",
+        arrivals.len(),
+        busiest as f64 / 5.0
+    );
+    assert!(busiest <= 105, "{busiest} requests in one 5 s window");
+    assert!(average >= 18.0, "average {average:.2}/s");
+}
+
+/// An artist crawled to depth 1: its release groups are browsed page by
+/// page (pages cut short at 2 items), stored, marked complete, and each is
+/// fetched once, even when the crawl is asked for twice.
+#[tokio::test]
+async fn crawling_an_artist_fetches_each_release_group_once() {
+    let app = TestApp::spawn().await;
+    app.musicbrainz.cap_browse_pages(2).await;
+    let artist = "c8da2e40-bd28-4d4e-813a-bd2f51958ba8";
+    let mbid = Mbid::parse(artist).unwrap();
+    let mut reports = app.reports();
+    let job = FetchJob::new(EntityType::Artist, mbid).with_depth(1);
+    app.broker.publish(&job, Lane::Backfill).await;
+    // Children may finish before their parent is acknowledged: collect all six.
+    let mut parent = None;
+    let mut groups = Vec::new();
+    while parent.is_none() || groups.len() < 5 {
+        let r = next_report(&mut reports, |_| true).await;
+        if r.job_id == Some(job.job_id) {
+            parent = Some(r);
+        } else {
+            assert_eq!(r.entity.unwrap().0, EntityType::ReleaseGroup, "{r:?}");
+            assert!(
+                matches!(r.outcome, JobOutcome::Stored { .. } | JobOutcome::NotFound),
+                "{r:?}"
+            );
+            groups.push(r.entity.unwrap().1);
+        }
+    }
+    let parent = parent.unwrap();
+    assert_eq!(parent.outcome, JobOutcome::Stored { stored: mbid });
+    assert_eq!(
+        parent.queued, 5,
+        "five release groups in the recorded browse"
+    );
+    assert_eq!(
+        app.musicbrainz.browses_of(artist).await,
+        3,
+        "pages of 2, 2 and 1"
+    );
+    let complete = app
+        .db
+        .count(&format!(
+            "SELECT count(*) FROM aggregate_state WHERE mbid = '{artist}' AND complete AND item_count = 5"
+        ))
+        .await;
+    assert_eq!(complete, 1, "the list is recorded as complete");
+
+    // Asked again: nothing is browsed or fetched twice.
+    let again = FetchJob::new(EntityType::Artist, mbid).with_depth(1);
+    app.broker.publish(&again, Lane::Backfill).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(again.job_id)).await;
+    assert_eq!(report.outcome, JobOutcome::AlreadyFresh);
+    assert_eq!(report.queued, 0);
+    assert_eq!(app.musicbrainz.browses_of(artist).await, 3);
+    for group in groups {
+        assert_eq!(
+            app.musicbrainz
+                .lookups_of(EntityType::ReleaseGroup, &group.to_string())
+                .await,
+            1
+        );
+    }
+}
+
+/// Stopping workers mid-backlog loses nothing: every job is either done or
+/// back in its queue, and a new worker finishes the rest.
+#[tokio::test]
+async fn stopping_workers_loses_no_job() {
+    let mut app = TestApp::spawn_with(rate("20")).await;
+    let jobs = random_jobs(40);
+    let mut reports = app.reports();
+    app.broker.publish_many(&jobs, Lane::Backfill).await;
+    for _ in 0..5 {
+        next_report(&mut reports, |r| r.outcome == JobOutcome::NotFound).await;
+    }
+    app.stop_workers().await;
+    let stored = app.db.count("SELECT count(*) FROM lookup_outcome").await;
+    let queued = i64::from(
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Backfill))
+            .await,
+    );
+    assert_eq!(stored + queued, 40, "{stored} done + {queued} queued");
+
+    let worker = app.start_worker().await;
+    let mut reports = worker.subscribe();
+    for _ in 0..queued {
+        next_report(&mut reports, |r| {
+            matches!(r.outcome, JobOutcome::NotFound | JobOutcome::AlreadyFresh)
+        })
+        .await;
+    }
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM lookup_outcome").await,
+        40
+    );
+    assert_eq!(
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Backfill))
+            .await,
+        0
+    );
+}

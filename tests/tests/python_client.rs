@@ -1,0 +1,233 @@
+//! The Python client in `clients/python/` (stubs generated from `proto/` by
+//! grpcio-tools at start), run as a separate process against a live
+//! query-api + worker + stand-in MusicBrainz: what a client written outside
+//! this project sees of the API, its JSON and its status codes.
+//!
+//! Needs `python3` (or `$MUSICMETA_TEST_PYTHON`) with grpcio and
+//! grpcio-tools; without them these tests fail, they do not skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use musicmeta_shared::mbid::EntityType;
+use musicmeta_tests::{TestApp, fixtures};
+use serde_json::Value;
+
+const RELEASE: &str = "7c07f9a1-381f-4c00-8d17-2acc537597f8"; // BEYONCÉ, 2 media
+
+const INSTALL_HINT: &str = "pip install -r tests/python/requirements.txt";
+
+/// Bound on one client run; the client's own gRPC deadline is 15 s.
+const CLIENT_LIMIT: Duration = Duration::from_secs(90);
+
+fn python() -> String {
+    std::env::var("MUSICMETA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn client_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python")
+}
+
+fn python_command(args: &[&str]) -> Command {
+    let mut command = Command::new(python());
+    command
+        .args(args)
+        .current_dir(client_dir())
+        // Leave no __pycache__ in the work tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Fails the test, with what to install, when Python or grpcio is missing.
+fn require_python() {
+    let python = python();
+    let output = python_command(&["-c", "import grpc, grpc_tools, google.protobuf"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{python}` ({e}): install Python 3.10+ and `{INSTALL_HINT}`")
+        });
+    assert!(
+        output.status.success(),
+        "`{python}` lacks grpcio/grpcio-tools/protobuf; run `{INSTALL_HINT}`\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `python3 <args>` in `clients/python/` off the runtime's threads, so
+/// the query-api and worker in this process keep serving meanwhile.
+async fn run_python(args: Vec<String>) -> Output {
+    let shown = args.join(" ");
+    let run = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        python_command(&args).output()
+    });
+    tokio::time::timeout(CLIENT_LIMIT, run)
+        .await
+        .unwrap_or_else(|_| panic!("`python3 {shown}` did not exit within {CLIENT_LIMIT:?}"))
+        .expect("client thread")
+        .unwrap_or_else(|e| panic!("running `python3 {shown}`: {e}; {INSTALL_HINT}"))
+}
+
+/// `python3 -m musicmeta_client --addr <app> <args>`.
+async fn run_client(app: &TestApp, args: &[&str]) -> Output {
+    let mut all = vec![
+        "-m".to_owned(),
+        "musicmeta_client".to_owned(),
+        "--addr".to_owned(),
+        app.addr.to_string(),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    run_python(all).await
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", describe(output)))
+}
+
+/// The `{"code": ..., "message": ...}` a failed lookup prints, with exit 1.
+fn expect_error(output: &Output, code: &str) -> String {
+    assert_eq!(output.status.code(), Some(1), "{}", describe(output));
+    let error = stdout_json(output);
+    assert_eq!(error["code"], code, "{}", describe(output));
+    let message = error["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !message.is_empty(),
+        "an error message: {}",
+        describe(output)
+    );
+    message
+}
+
+/// A folder removed when the test ends, however it ends.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    fn path_str(&self) -> String {
+        self.0.to_str().expect("UTF-8 temp path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn cold_release_lookup_prints_the_release_as_json() {
+    require_python();
+    let app = TestApp::spawn().await;
+    let want = fixtures::lookup_json(EntityType::Release, RELEASE);
+
+    // No --generated: the client generates its stubs from proto/ itself.
+    let output = run_client(&app, &["release", RELEASE, "--timeout", "15"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let answer = stdout_json(&output);
+
+    let release = &answer["release"];
+    assert_eq!(release["mbid"], RELEASE);
+    assert_eq!(want["title"], "BEYONCÉ");
+    assert_eq!(release["title"], want["title"]);
+    let media = release["media"].as_array().expect("media");
+    let want_media = want["media"].as_array().expect("fixture media");
+    assert_eq!(media.len(), 2);
+    assert_eq!(media.len(), want_media.len());
+    for (got, w) in media.iter().zip(want_media) {
+        assert_eq!(got["position"], w["position"]);
+        let tracks = got["tracks"].as_array().expect("tracks");
+        let want_tracks = w["tracks"].as_array().expect("fixture tracks");
+        assert_eq!(tracks.len(), want_tracks.len(), "medium {}", w["position"]);
+        assert_eq!(got["track_count"], w["track-count"]);
+        assert_eq!(tracks[0]["title"], want_tracks[0]["title"]);
+    }
+
+    assert_eq!(answer["cache"]["freshness"], "FRESHNESS_FRESH");
+    assert!(
+        answer["cache"]["fetched_at"].is_string(),
+        "fetched_at: {}",
+        answer["cache"]
+    );
+    // A cold lookup: the worker fetched it, once, during the call.
+    assert_eq!(
+        app.musicbrainz
+            .lookups_of(EntityType::Release, RELEASE)
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn malformed_mbid_is_invalid_argument() {
+    require_python();
+    let app = TestApp::spawn().await;
+
+    let output = run_client(&app, &["artist", "not-an-mbid"]).await;
+    expect_error(&output, "INVALID_ARGUMENT");
+    // Refused before anything was queued or fetched.
+    assert!(app.musicbrainz.requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_mbid_is_not_found_for_every_entity_type() {
+    require_python();
+    let app = TestApp::spawn().await;
+
+    // Stubs generated once with the client's generator, then reused.
+    let stubs = TempDir::new("musicmeta-py-stubs");
+    let generated = run_python(vec![
+        "-m".to_owned(),
+        "musicmeta_client.generate".to_owned(),
+        stubs.path_str(),
+    ])
+    .await;
+    assert_eq!(generated.status.code(), Some(0), "{}", describe(&generated));
+    assert!(
+        stubs
+            .0
+            .join("musicmeta/v1/metadata_service_pb2_grpc.py")
+            .is_file()
+    );
+
+    for entity_type in EntityType::ALL {
+        let mbid = uuid::Uuid::new_v4().to_string();
+        let output = run_client(
+            &app,
+            &[
+                "--generated",
+                &stubs.path_str(),
+                entity_type.as_str(),
+                &mbid,
+                "--timeout",
+                "15",
+            ],
+        )
+        .await;
+        expect_error(&output, "NOT_FOUND");
+        // MusicBrainz was asked (by the worker) and said 404.
+        assert_eq!(
+            app.musicbrainz.lookups_of(entity_type, &mbid).await,
+            1,
+            "{}",
+            entity_type.as_str()
+        );
+    }
+}
