@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "musicmeta/v1/entities.proto",
         "musicmeta/v1/metadata_service.proto",
+        "musicmeta/v1/admin_service.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -33,6 +33,13 @@ enum Command {
     Run,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Show queue depths per lane, workers alive, jobs done and failed and
+    /// the upstream request rate over the last minute.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish fetch jobs for a list of entities to the backfill lane.
     ///
     /// Reads FILE (or standard input) with one `<entity-type> <mbid>` per
@@ -112,6 +119,17 @@ async fn main() -> anyhow::Result<()> {
                 trigger.cancel();
             });
             worker.run(shutdown).await?;
+        }
+        Command::Status { json } => {
+            let pool = musicmeta_shared::db::build_pool(&config.database)?;
+            let status = musicmeta_shared::status::collect(&pool, &config.amqp)
+                .await
+                .context("reading the fleet status")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("{status}");
+            }
         }
         Command::Backfill(args) => {
             let input: Box<dyn BufRead> = match &args.file {

@@ -10,11 +10,13 @@
 //! - transient failure (503 storm, network, database down) → requeued after
 //!   a backoff that grows with consecutive failures.
 //!
-//! Concurrency is capped by `amqp.prefetch`; MusicBrainz traffic is further
-//! shaped by the client's rate limiter, shared by all of this process's jobs.
+//! Each lane (interactive, refresh, backfill) is its own consumer with at most
+//! `amqp.prefetch` jobs in flight. Every MusicBrainz request passes the
+//! [`RateGate`]: highest lane first at each slot, slots shared with every
+//! other worker through PostgreSQL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,9 +26,11 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::{FieldTable, ShortString};
 use musicmeta_shared::amqp::{self, AmqpError, JobPublisher, Topology};
 use musicmeta_shared::ratelimit::RateGate;
+use musicmeta_shared::status::{self, Activity};
 
 use crate::crawl::Crawler;
 use musicmeta_shared::config::{Config, ConfigError};
+use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::{
     self, CacheStateRepository, DbError, EntityWriter, FetchResult, PgStore,
 };
@@ -116,6 +120,12 @@ struct Inner {
     publisher: JobPublisher,
     reports: broadcast::Sender<JobReport>,
     consecutive_failures: AtomicU32,
+    /// The gate the MusicBrainz client's requests pass (counts them).
+    gate: RateGate,
+    /// For the status view: this worker's name and its job counts so far.
+    id: String,
+    done: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Worker {
@@ -133,7 +143,7 @@ impl Worker {
             pool.clone(),
             config.musicbrainz.base_url.clone(),
         );
-        let musicbrainz = MusicBrainzClient::new(&config.musicbrainz, gate)?;
+        let musicbrainz = MusicBrainzClient::new(&config.musicbrainz, gate.clone())?;
         let publisher =
             JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp));
         let (reports, _) = broadcast::channel(1024);
@@ -145,6 +155,15 @@ impl Worker {
                 publisher,
                 reports,
                 consecutive_failures: AtomicU32::new(0),
+                gate,
+                id: format!(
+                    "{}-{}-{}",
+                    hostname(),
+                    std::process::id(),
+                    &Uuid::new_v4().simple().to_string()[..8]
+                ),
+                done: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
             }),
         })
     }
@@ -159,6 +178,9 @@ impl Worker {
     /// deliveries, finishes the ones in flight, and closes the channel so the
     /// broker requeues anything prefetched but not started.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        // Stopped after the last in-flight job is done, so its counts are flushed.
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(heartbeat_loop(self.inner.clone(), heartbeat_stop.clone()));
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
@@ -173,6 +195,9 @@ impl Worker {
                 }
             }
         }
+        // The final flush and sign-off, so the status view is exact.
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
         info!("worker stopped");
         Ok(())
     }
@@ -321,6 +346,11 @@ impl Worker {
     }
 
     fn publish_report(&self, report: JobReport) -> JobReport {
+        let counter = match report.outcome {
+            JobOutcome::DeadLettered { .. } | JobOutcome::Requeued { .. } => &self.inner.failed,
+            _ => &self.inner.done,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let _ = self.inner.reports.send(report.clone());
         report
     }
@@ -381,6 +411,11 @@ impl Worker {
         };
         let stored = match &outcome {
             JobOutcome::Stored { stored } => *stored,
+            // A fresh merged MBID: crawl from the entity it was merged into.
+            _ if job.depth > 0 => match store.find_outcome(job.entity_type, job.mbid).await? {
+                Some(Outcome::Redirect { to, .. }) => to,
+                _ => job.mbid,
+            },
             _ => job.mbid,
         };
         let crawler = Crawler {
@@ -413,4 +448,46 @@ impl Worker {
             warn!(%error, "could not clear the fetch request");
         }
     }
+}
+
+/// Refreshes the heartbeat and flushes counts every few seconds; on
+/// shutdown, flushes once more and signs off.
+async fn heartbeat_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
+    let pool = inner.store.pool();
+    let host = hostname();
+    let mut flushed = (0u64, 0u64, 0u64);
+    loop {
+        let stopping = shutdown.is_cancelled();
+        let now = (
+            inner.done.load(Ordering::Relaxed),
+            inner.failed.load(Ordering::Relaxed),
+            inner.gate.admitted(),
+        );
+        let delta = |a: u64, b: u64| i32::try_from(a - b).unwrap_or(i32::MAX);
+        let activity = Activity {
+            done: delta(now.0, flushed.0),
+            failed: delta(now.1, flushed.1),
+            requests: delta(now.2, flushed.2),
+        };
+        match status::heartbeat(pool, &inner.id, &host, activity).await {
+            Ok(()) => flushed = now,
+            Err(error) => warn!(%error, "could not record the heartbeat"),
+        }
+        if stopping {
+            if let Err(error) = status::sign_off(pool, &inner.id).await {
+                warn!(%error, "could not sign off");
+            }
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(status::HEARTBEAT_EVERY) => {}
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use musicmeta_proto::FILE_DESCRIPTOR_SET;
+use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
 use musicmeta_proto::v1::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::Config;
@@ -16,6 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::admin::AdminApi;
 use crate::fills::Fills;
 use crate::grpc::{MetadataApi, Policy};
 
@@ -39,6 +41,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     api: MetadataApi,
+    admin: AdminApi,
     publisher: std::sync::Arc<JobPublisher>,
     background: CancellationToken,
 }
@@ -56,6 +59,7 @@ impl Application {
             config.amqp.url.clone(),
             Topology::from_config(&config.amqp),
         ));
+        let admin = AdminApi::new(pool.clone(), config.amqp.clone());
         let policy: Policy = Policy::new(
             PgStore::new(pool),
             publisher.clone(),
@@ -82,6 +86,7 @@ impl Application {
             listener,
             addr,
             api: MetadataApi::new(policy),
+            admin,
             publisher,
             background,
         })
@@ -118,6 +123,7 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(MetadataServiceServer::new(self.api))
+            .add_service(AdminServiceServer::new(self.admin))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stopping)
             .await;
         self.background.cancel();

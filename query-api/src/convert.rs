@@ -102,6 +102,7 @@ pub fn artist(a: d::Artist) -> pb::Artist {
         tags: t.tags,
         genres: t.genres,
         urls: t.urls,
+        release_groups_complete: a.release_groups_complete,
     }
 }
 
@@ -170,6 +171,7 @@ pub fn release_group(g: d::ReleaseGroup) -> pb::ReleaseGroup {
         tags: t.tags,
         genres: t.genres,
         urls: t.urls,
+        releases_complete: g.releases_complete,
     }
 }
 

@@ -92,6 +92,9 @@ pub struct Artist {
     pub area: Option<String>,
     pub life_span: LifeSpan,
     pub annotations: Annotations,
+    /// The cache holds every release group of the artist (a crawl saw all
+    /// browse pages). Cache knowledge, not MusicBrainz data.
+    pub release_groups_complete: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,9 +168,12 @@ pub struct ReleaseGroup {
     pub secondary_types: Vec<String>,
     pub first_release_date: Option<String>,
     pub artist_credit: Vec<ArtistCredit>,
-    /// The releases MusicBrainz listed with the group (capped at 25 by ws/2).
+    /// The releases of the group the cache knows (a lookup lists at most 25).
     pub releases: Vec<ReleaseRef>,
     pub annotations: Annotations,
+    /// `releases` holds every release of the group (a crawl saw all browse
+    /// pages). Cache knowledge, not MusicBrainz data.
+    pub releases_complete: bool,
 }
 
 /// The short form of a label, as met in a release's label info.

@@ -13,6 +13,7 @@
 //! - [`amqp`]: exchange/queue topology, confirmed publishing, consuming.
 //! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
 //! - [`ratelimit`]: the upstream request gate: priority lanes and one budget for all workers.
+//! - [`status`]: worker heartbeats and the fleet status view.
 //! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
@@ -28,6 +29,7 @@ pub mod musicbrainz;
 pub mod notify;
 pub mod ratelimit;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 
 pub use mbid::{EntityType, Mbid, MbidError};

@@ -17,6 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ struct Inner {
     period: Duration,
     paused_until: Mutex<Option<Instant>>,
     shared: Option<SharedBudget>,
+    /// Requests admitted so far (for status views).
+    admitted: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +113,7 @@ impl RateGate {
             period,
             paused_until: Mutex::new(None),
             shared,
+            admitted: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         tokio::spawn(dispatch(inner.clone(), stop.clone()));
@@ -150,9 +154,14 @@ impl RateGate {
         }
     }
 
-    /// Requests waiting for a slot, by lane (for status views).
+    /// Requests waiting for a slot.
     pub fn waiting(&self) -> usize {
         lock(&self.inner.queue).waiting.len()
+    }
+
+    /// Requests admitted since this gate was built.
+    pub fn admitted(&self) -> u64 {
+        self.inner.admitted.load(Ordering::Relaxed)
     }
 }
 
@@ -195,6 +204,7 @@ async fn dispatch(inner: Arc<Inner>, stop: CancellationToken) {
                 // A waiter that gave up (its job was cancelled) passes the slot on.
                 Some(Reverse((_, _, Ticket(tx)))) => {
                     if tx.send(()).is_ok() {
+                        inner.admitted.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
                 }

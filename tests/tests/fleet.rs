@@ -221,3 +221,53 @@ async fn stopping_workers_loses_no_job() {
         0
     );
 }
+
+/// The status view (admin gRPC; `ingest-worker status` prints the same):
+/// queue depths, workers alive, jobs and upstream requests in the last minute.
+#[tokio::test]
+async fn the_status_view_counts_jobs_workers_and_queues() {
+    use musicmeta_proto::v1::admin_service_client::AdminServiceClient;
+    let mut app = TestApp::spawn_with(rate("50")).await;
+    let mut admin = AdminServiceClient::connect(format!("http://{}", app.addr))
+        .await
+        .unwrap();
+    let mut reports = app.reports();
+    app.broker
+        .publish_many(&random_jobs(6), Lane::Backfill)
+        .await;
+    for _ in 0..6 {
+        next_report(&mut reports, |r| r.outcome == JobOutcome::NotFound).await;
+    }
+    let running = admin
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(running.workers_alive, 1);
+    assert_eq!(
+        running
+            .lanes
+            .iter()
+            .map(|l| l.lane.as_str())
+            .collect::<Vec<_>>(),
+        ["interactive", "refresh", "backfill"]
+    );
+
+    app.stop_workers().await;
+    app.broker
+        .publish_many(&random_jobs(3), Lane::Backfill)
+        .await;
+    app.broker.publish_raw(b"poison", Lane::Refresh).await;
+    let stopped = admin
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stopped.workers_alive, 0, "a stopped worker signs off");
+    assert_eq!(stopped.done_last_minute, 6);
+    assert_eq!(stopped.failed_last_minute, 0);
+    assert!((stopped.upstream_requests_per_second - 6.0 / 60.0).abs() < 1e-9);
+    let ready: Vec<u32> = stopped.lanes.iter().map(|l| l.ready).collect();
+    assert_eq!(ready, [0, 1, 3]);
+    assert_eq!(stopped.dead_letters, 0);
+}

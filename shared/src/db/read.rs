@@ -112,7 +112,10 @@ pub async fn artist(
     let stmt = client
         .prepare_cached(
             "SELECT mbid, name, sort_name, disambiguation, artist_type, gender, country, area, \
-               begin_date, end_date, ended, fetched_at \
+               begin_date, end_date, ended, fetched_at, \
+               EXISTS (SELECT 1 FROM aggregate_state s WHERE s.entity_type = 'artist' \
+                 AND s.mbid = artist.mbid AND s.relation = 'release-groups' AND s.complete) \
+                 AS complete \
              FROM artist WHERE mbid = $1 AND fetched_at IS NOT NULL",
         )
         .await?;
@@ -133,6 +136,7 @@ pub async fn artist(
             area: row.get("area"),
             life_span: life_span(&row),
             annotations,
+            release_groups_complete: row.get("complete"),
         },
         fetched_at: row.get("fetched_at"),
     }))
@@ -222,7 +226,10 @@ pub async fn release_group(
     let stmt = client
         .prepare_cached(
             "SELECT mbid, title, disambiguation, primary_type, secondary_types, \
-               first_release_date, fetched_at \
+               first_release_date, fetched_at, \
+               EXISTS (SELECT 1 FROM aggregate_state s WHERE s.entity_type = 'release-group' \
+                 AND s.mbid = release_group.mbid AND s.relation = 'releases' AND s.complete) \
+                 AS complete \
              FROM release_group WHERE mbid = $1 AND fetched_at IS NOT NULL",
         )
         .await?;
@@ -261,6 +268,7 @@ pub async fn release_group(
                 })
                 .collect(),
             annotations,
+            releases_complete: row.get("complete"),
         },
         fetched_at: row.get("fetched_at"),
     }))

@@ -537,6 +537,7 @@ impl IntoEntity for MbArtist {
             area: area_name(self.area),
             life_span: self.life_span.unwrap_or_default().into_domain(),
             annotations: self.annotations.into_domain(),
+            release_groups_complete: false,
         }))
     }
 }
@@ -704,6 +705,7 @@ impl IntoEntity for MbReleaseGroup {
                 .filter_map(MbRelease::into_ref)
                 .collect(),
             annotations: self.annotations.into_domain(),
+            releases_complete: false,
         }))
     }
 }
