@@ -183,10 +183,19 @@ async fn dispatch(inner: Arc<Inner>, stop: CancellationToken) {
             wait_out_pause(&inner).await;
             inner.limiter.until_ready().await;
             if let Some(shared) = &inner.shared {
-                match reserve(shared, inner.period).await {
-                    Ok(wait) => tokio::time::sleep(wait).await,
-                    Err(error) => {
-                        warn!(%error, "shared rate budget unavailable; using this worker's limit alone");
+                // A slot that a pause (another worker's 503) overtook is
+                // given up: wait the pause out and reserve again.
+                loop {
+                    match reserve(shared, inner.period).await {
+                        Ok(wait) => tokio::time::sleep(wait).await,
+                        Err(error) => {
+                            warn!(%error, "shared rate budget unavailable; using this worker's limit alone");
+                            break;
+                        }
+                    }
+                    match pause_left(shared).await {
+                        Ok(left) if !left.is_zero() => tokio::time::sleep(left).await,
+                        _ => break,
                     }
                 }
             }
@@ -244,14 +253,32 @@ async fn reserve(shared: &SharedBudget, period: Duration) -> Result<Duration, cr
     Ok(Duration::from_secs_f64(wait.max(0.0)))
 }
 
+/// How long the shared pause (set by a 503) still runs; zero when none.
+async fn pause_left(shared: &SharedBudget) -> Result<Duration, crate::db::DbError> {
+    let client = shared.pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT extract(epoch FROM greatest(paused_until - clock_timestamp(), interval '0'))::float8 \
+             FROM rate_budget WHERE name = $1",
+        )
+        .await?;
+    let left: Option<f64> = client
+        .query_opt(&stmt, &[&shared.name])
+        .await?
+        .map(|r| r.get(0));
+    Ok(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
+}
+
 async fn push_back(shared: &SharedBudget, wait: Duration) -> Result<(), crate::db::DbError> {
     let client = shared.pool.get().await?;
     let stmt = client
         .prepare_cached(
-            "INSERT INTO rate_budget AS b (name, next_slot) \
-               VALUES ($1, clock_timestamp() + make_interval(secs => $2)) \
-             ON CONFLICT (name) DO UPDATE SET next_slot = \
-               greatest(b.next_slot, clock_timestamp() + make_interval(secs => $2))",
+            "INSERT INTO rate_budget AS b (name, next_slot, paused_until) \
+               VALUES ($1, clock_timestamp() + make_interval(secs => $2), \
+                       clock_timestamp() + make_interval(secs => $2)) \
+             ON CONFLICT (name) DO UPDATE SET \
+               next_slot = greatest(b.next_slot, clock_timestamp() + make_interval(secs => $2)), \
+               paused_until = greatest(b.paused_until, clock_timestamp() + make_interval(secs => $2))",
         )
         .await?;
     client

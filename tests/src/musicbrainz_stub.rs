@@ -119,6 +119,23 @@ impl Respond for RecordedBrowses {
     }
 }
 
+struct SlowDown {
+    retry_after: String,
+    arrivals: Arrivals,
+}
+
+impl Respond for SlowDown {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
+        ResponseTemplate::new(503)
+            .insert_header("retry-after", self.retry_after.as_str())
+            .set_body_string("Your requests are exceeding the allowable rate limit.")
+    }
+}
+
 fn json(status: u16, body: Vec<u8>) -> ResponseTemplate {
     ResponseTemplate::new(status)
         .insert_header("content-type", "application/json; charset=utf-8")
@@ -187,7 +204,8 @@ impl MusicBrainzStub {
         format!("/ws/2/{}/{mbid}", entity_type.as_str())
     }
 
-    /// Answers the next `times` lookups of `mbid` with 503 and `Retry-After`.
+    /// Answers the next `times` lookups of `mbid` with 503 and `Retry-After`
+    /// (their arrivals are logged too).
     pub async fn slow_down(
         &self,
         entity_type: EntityType,
@@ -197,11 +215,10 @@ impl MusicBrainzStub {
     ) {
         Mock::given(method("GET"))
             .and(path(Self::lookup_path(entity_type, mbid)))
-            .respond_with(
-                ResponseTemplate::new(503)
-                    .insert_header("retry-after", retry_after)
-                    .set_body_string("Your requests are exceeding the allowable rate limit."),
-            )
+            .respond_with(SlowDown {
+                retry_after: retry_after.to_owned(),
+                arrivals: self.arrivals.clone(),
+            })
             .up_to_n_times(times)
             .with_priority(1)
             .mount(&self.server)
@@ -237,7 +254,8 @@ impl MusicBrainzStub {
             .await;
     }
 
-    /// Arrival times of the requests answered from recordings, in order.
+    /// Arrival times of the requests, in order (recordings, browses and 503s;
+    /// not the other mounted overrides).
     pub fn arrivals(&self) -> Vec<Instant> {
         self.arrivals
             .lock()

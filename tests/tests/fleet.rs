@@ -271,3 +271,64 @@ async fn the_status_view_counts_jobs_workers_and_queues() {
     assert_eq!(ready, [0, 1, 3]);
     assert_eq!(stopped.dead_letters, 0);
 }
+
+/// A 503 seen by one worker slows every worker: after it, no request from
+/// either worker reaches MusicBrainz before its Retry-After has passed, but
+/// for at most one that was already on its way when the 503 was answered.
+/// (A lower bound: a slow machine can only lengthen the pause.)
+#[tokio::test]
+async fn a_503_slows_every_worker() {
+    let mut app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..rate("50")
+    })
+    .await;
+    let label = "46f0f4cd-8aab-4b33-b698-f459faf64190";
+    app.musicbrainz
+        .slow_down(EntityType::Label, label, 1, "2")
+        .await;
+    let mut backlog = random_jobs(60);
+    backlog.insert(
+        5,
+        FetchJob::new(EntityType::Label, Mbid::parse(label).unwrap()),
+    );
+    app.broker.publish_many(&backlog, Lane::Backfill).await;
+    for _ in 0..2 {
+        app.start_worker().await;
+    }
+    let mut reports: Vec<_> = app.workers.iter().map(|w| w.subscribe()).collect();
+    let mut done = 0;
+    while done < backlog.len() {
+        let (next, _, _) =
+            futures::future::select_all(reports.iter_mut().map(|r| Box::pin(r.recv()))).await;
+        if matches!(next, Ok(ref r) if matches!(r.outcome, JobOutcome::NotFound | JobOutcome::Stored { .. }))
+        {
+            done += 1;
+        }
+    }
+    let requests = app.musicbrainz.requests().await;
+    let arrivals = app.musicbrainz.arrivals();
+    assert_eq!(
+        requests.len(),
+        arrivals.len(),
+        "every request's arrival is logged"
+    );
+    let refused = requests
+        .iter()
+        .position(|r| r.url.path().ends_with(label))
+        .expect("the 503 was served");
+    let gaps: Vec<Duration> = arrivals[refused + 1..]
+        .iter()
+        .take(3)
+        .map(|t| *t - arrivals[refused])
+        .collect();
+    println!("after the 503 (Retry-After: 2) the next requests came {gaps:?} later");
+    let during_pause = gaps
+        .iter()
+        .filter(|g| **g < Duration::from_millis(1900))
+        .count();
+    assert!(
+        during_pause <= 1,
+        "{during_pause} requests inside the pause: {gaps:?}"
+    );
+}

@@ -17,10 +17,7 @@ use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::{TestApp, TestOptions};
 
-fn list<T: std::str::FromStr>(arg: Option<String>, default: &[T]) -> Vec<T>
-where
-    T: Clone,
-{
+fn list<T: std::str::FromStr + Clone>(arg: Option<String>, default: &[T]) -> Vec<T> {
     arg.map(|a| a.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| default.to_vec())
 }
@@ -31,13 +28,18 @@ async fn main() {
     let jobs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(300);
     let budgets: Vec<f64> = list(args.next(), &[20.0, 100_000.0]);
     let workers: Vec<usize> = list(args.next(), &[1, 2, 3]);
-    println!("| budget (req/s) | workers | jobs | wall time | jobs/s | upstream req/s (mean) | busiest 5 s window (req/s) |");
+    println!(
+        "| budget (req/s) | workers | jobs | wall time | jobs/s | upstream req/s (mean) | busiest 5 s window (req/s) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for &budget in &budgets {
         for &n in &workers {
             let mut app = TestApp::spawn_with(TestOptions {
                 workers: 0,
-                env: vec![("MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND".into(), budget.to_string())],
+                env: vec![(
+                    "MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND".into(),
+                    budget.to_string(),
+                )],
                 ..TestOptions::default()
             })
             .await;
@@ -53,23 +55,34 @@ async fn main() {
             let mut done = 0;
             while done < jobs {
                 let (next, _, _) =
-                    futures::future::select_all(reports.iter_mut().map(|r| Box::pin(r.recv()))).await;
+                    futures::future::select_all(reports.iter_mut().map(|r| Box::pin(r.recv())))
+                        .await;
                 if matches!(next, Ok(ref r) if r.outcome == JobOutcome::NotFound) {
                     done += 1;
                 }
             }
             let wall = started.elapsed();
             let arrivals = app.musicbrainz.arrivals();
-            let span = (*arrivals.last().unwrap_or(&started) - arrivals[0]).max(Duration::from_millis(1));
+            let span =
+                (*arrivals.last().unwrap_or(&started) - arrivals[0]).max(Duration::from_millis(1));
             let mean = (arrivals.len().saturating_sub(1)) as f64 / span.as_secs_f64();
             let window = Duration::from_secs(5);
             let busiest = arrivals
                 .iter()
                 .enumerate()
-                .map(|(i, t)| arrivals[i..].iter().take_while(|u| **u - *t < window).count())
+                .map(|(i, t)| {
+                    arrivals[i..]
+                        .iter()
+                        .take_while(|u| **u - *t < window)
+                        .count()
+                })
                 .max()
                 .unwrap_or(0);
-            let busiest_rate = if span >= window { busiest as f64 / 5.0 } else { mean };
+            let busiest_rate = if span >= window {
+                busiest as f64 / 5.0
+            } else {
+                mean
+            };
             println!(
                 "| {budget} | {n} | {jobs} | {:.2} s | {:.1} | {mean:.2} | {busiest_rate:.2} |",
                 wall.as_secs_f64(),
