@@ -25,6 +25,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
 use musicmeta_shared::amqp::{self, AmqpError, JobPublisher, Topology};
+use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError, names};
 use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_shared::status::{self, Activity};
 
@@ -54,6 +55,8 @@ pub enum WorkerError {
     Client(#[from] FetchError),
     #[error(transparent)]
     Broker(#[from] AmqpError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// What became of one delivery.
@@ -126,6 +129,9 @@ struct Inner {
     id: String,
     done: AtomicU64,
     failed: AtomicU64,
+    /// Where `/metrics` is served, if configured; served while the worker exists.
+    metrics_addr: Option<std::net::SocketAddr>,
+    _metrics_stop: tokio_util::sync::DropGuard,
 }
 
 impl Worker {
@@ -144,6 +150,15 @@ impl Worker {
             config.musicbrainz.base_url.clone(),
         );
         let musicbrainz = MusicBrainzClient::new(&config.musicbrainz, gate.clone())?;
+        let metrics_stop = CancellationToken::new();
+        let metrics_addr = match config.metrics.listen_addr {
+            Some(addr) => {
+                let pool = pool.clone();
+                let before: BeforeScrape = Arc::new(move || prometheus::record_pool(&pool));
+                Some(prometheus::serve(addr, before, metrics_stop.clone()).await?)
+            }
+            None => None,
+        };
         let publisher =
             JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp));
         let (reports, _) = broadcast::channel(1024);
@@ -164,8 +179,15 @@ impl Worker {
                 ),
                 done: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
+                metrics_addr,
+                _metrics_stop: metrics_stop.drop_guard(),
             }),
         })
+    }
+
+    /// Where `/metrics` is served, if configured.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_addr
     }
 
     /// Reports of every delivery handled from now on.
@@ -228,6 +250,7 @@ impl Worker {
             ));
         }
         info!(queue = %topology.queue, prefetch = amqp_config.prefetch, "consuming jobs");
+        metrics::gauge!(names::AMQP_CONNECTED, "role" => "consumer").set(1.0);
         let lost = futures::future::join_all(lanes)
             .await
             .into_iter()
@@ -346,11 +369,16 @@ impl Worker {
     }
 
     fn publish_report(&self, report: JobReport) -> JobReport {
-        let counter = match report.outcome {
-            JobOutcome::DeadLettered { .. } | JobOutcome::Requeued { .. } => &self.inner.failed,
-            _ => &self.inner.done,
+        let (counter, outcome) = match report.outcome {
+            JobOutcome::Stored { .. } => (&self.inner.done, "stored"),
+            JobOutcome::NotFound => (&self.inner.done, "not_found"),
+            JobOutcome::AlreadyFresh => (&self.inner.done, "already_fresh"),
+            JobOutcome::DeadLettered { .. } => (&self.inner.failed, "dead_lettered"),
+            JobOutcome::Requeued { .. } => (&self.inner.failed, "requeued"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::JOBS_CONSUMED, "lane" => report.lane.as_str(), "outcome" => outcome)
+            .increment(1);
         let _ = self.inner.reports.send(report.clone());
         report
     }

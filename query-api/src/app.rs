@@ -12,6 +12,9 @@ use musicmeta_proto::v1::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::Config;
 use musicmeta_shared::db::{self, DbError, PgStore};
+use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -34,12 +37,16 @@ pub enum StartError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    pool: deadpool_postgres::Pool,
     api: MetadataApi,
     admin: AdminApi,
     publisher: std::sync::Arc<JobPublisher>,
@@ -60,8 +67,16 @@ impl Application {
             Topology::from_config(&config.amqp),
         ));
         let admin = AdminApi::new(pool.clone(), config.amqp.clone());
+        let metrics_addr = match config.metrics.listen_addr {
+            Some(addr) => {
+                let pool = pool.clone();
+                let before: BeforeScrape = Arc::new(move || prometheus::record_pool(&pool));
+                Some(prometheus::serve(addr, before, background.child_token()).await?)
+            }
+            None => None,
+        };
         let policy: Policy = Policy::new(
-            PgStore::new(pool),
+            PgStore::new(pool.clone()),
             publisher.clone(),
             fills.clone(),
             config.cache.clone(),
@@ -85,6 +100,8 @@ impl Application {
         Ok(Self {
             listener,
             addr,
+            metrics_addr,
+            pool,
             api: MetadataApi::new(policy),
             admin,
             publisher,
@@ -97,6 +114,11 @@ impl Application {
         self.addr
     }
 
+    /// Where `/metrics` is served, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Serves until `shutdown` resolves: health turns NOT_SERVING first, then
     /// in-flight calls finish, then background tasks stop.
     pub async fn run_until_stopped(
@@ -107,14 +129,27 @@ impl Application {
         health
             .set_serving::<MetadataServiceServer<MetadataApi>>()
             .await;
+        let health_watch = self.background.child_token();
+        tokio::spawn(watch_database(
+            self.pool.clone(),
+            health.clone(),
+            health_watch.clone(),
+        ));
+        // v1 and v1alpha: grpcurl and older clients ask for either.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
         info!(addr = %self.addr, "query-api serving");
         let stopping = async move {
             shutdown.await;
             info!("shutting down: draining in-flight calls");
+            // Stop the database watch first, so it cannot report SERVING again.
+            health_watch.cancel();
             health
                 .set_not_serving::<MetadataServiceServer<MetadataApi>>()
                 .await;
@@ -122,6 +157,7 @@ impl Application {
         let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(MetadataServiceServer::new(self.api))
             .add_service(AdminServiceServer::new(self.admin))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stopping)
@@ -130,5 +166,42 @@ impl Application {
         self.publisher.close().await;
         info!("query-api stopped");
         Ok(served?)
+    }
+}
+
+/// How often query-api checks that PostgreSQL answers, for its health status.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Reports the lookup service NOT_SERVING while PostgreSQL does not answer
+/// (a load balancer then sends lookups elsewhere), SERVING again once it does.
+async fn watch_database(
+    pool: deadpool_postgres::Pool,
+    health: tonic_health::server::HealthReporter,
+    stop: CancellationToken,
+) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(HEALTH_CHECK_EVERY) => {}
+        }
+        let up = tokio::time::timeout(HEALTH_CHECK_EVERY, db::check(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if up == serving || stop.is_cancelled() {
+            continue;
+        }
+        serving = up;
+        if up {
+            info!("database answers again; serving");
+            health
+                .set_serving::<MetadataServiceServer<MetadataApi>>()
+                .await;
+        } else {
+            tracing::warn!("database does not answer; health is NOT_SERVING");
+            health
+                .set_not_serving::<MetadataServiceServer<MetadataApi>>()
+                .await;
+        }
     }
 }

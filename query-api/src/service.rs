@@ -23,6 +23,7 @@ use musicmeta_shared::db::{DbError, EntityRepository};
 use musicmeta_shared::domain::{Cached, CachedEntity};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
+use musicmeta_shared::prometheus::names;
 use tracing::{debug, info, warn};
 
 use crate::fills::{self, Fills};
@@ -116,11 +117,42 @@ where
         }
     }
 
-    /// Looks up `raw_mbid`, waiting at most `deadline` (the client's) for a miss.
+    /// Looks up `raw_mbid`, waiting at most `deadline` (the client's) for a
+    /// miss, and counts the outcome.
     pub async fn get<T>(
         &self,
         raw_mbid: &str,
         deadline: Option<Duration>,
+    ) -> Result<Answer<T>, LookupError>
+    where
+        T: CachedEntity,
+        R: EntityRepository<T>,
+    {
+        let started = Instant::now();
+        let mut waited = false;
+        let result = self.lookup::<T>(raw_mbid, deadline, &mut waited).await;
+        let outcome = match &result {
+            Ok(_) if waited => "filled",
+            Ok(answer) if answer.fresh => "fresh",
+            Ok(_) => "stale",
+            Err(LookupError::InvalidMbid(_)) => "invalid",
+            Err(LookupError::NotFound(..)) => "not_found",
+            Err(LookupError::Queued(..)) => "queued",
+            Err(LookupError::Database(_) | LookupError::Broker(_)) => "unavailable",
+        };
+        if waited {
+            metrics::histogram!(names::MISS_WAIT).record(started.elapsed().as_secs_f64());
+        }
+        metrics::counter!(names::LOOKUPS, "method" => method_name(T::TYPE), "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    async fn lookup<T>(
+        &self,
+        raw_mbid: &str,
+        deadline: Option<Duration>,
+        waited: &mut bool,
     ) -> Result<Answer<T>, LookupError>
     where
         T: CachedEntity,
@@ -159,6 +191,7 @@ where
                     if !queued {
                         self.request_fetch(T::TYPE, mbid, Lane::Interactive).await?;
                         queued = true;
+                        *waited = true;
                     }
                     let Some(left) = budget.checked_sub(started.elapsed()) else {
                         return Err(LookupError::Queued(T::TYPE, mbid));
@@ -239,6 +272,17 @@ where
                 warn!(%error, %entity_type, %mbid, "could not queue refresh of stale entity");
             }
         });
+    }
+}
+
+/// The RPC a lookup of `entity_type` serves, as a metric label.
+fn method_name(entity_type: EntityType) -> &'static str {
+    match entity_type {
+        EntityType::Artist => "GetArtist",
+        EntityType::ReleaseGroup => "GetReleaseGroup",
+        EntityType::Release => "GetRelease",
+        EntityType::Recording => "GetRecording",
+        EntityType::Label => "GetLabel",
     }
 }
 

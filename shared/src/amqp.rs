@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 
 use crate::config::AmqpConfig;
 use crate::jobs::{FetchJob, Lane};
+use crate::prometheus::names;
 
 /// How long connecting or publishing may take before the broker counts as down.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -219,12 +220,18 @@ impl JobPublisher {
     }
 
     pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
-        let publisher = self.publisher().await?;
-        let result = publisher.publish(job, lane).await;
+        let result = match self.publisher().await {
+            Ok(publisher) => publisher.publish(job, lane).await,
+            Err(e) => Err(e),
+        };
         if let Err(error) = &result {
             warn!(%error, job_id = %job.job_id, "publish failed; reconnecting on next publish");
             *self.state.lock().await = None;
+            metrics::gauge!(names::AMQP_CONNECTED, "role" => "publisher").set(0.0);
         }
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(names::JOBS_PUBLISHED, "lane" => lane.as_str(), "result" => outcome)
+            .increment(1);
         result
     }
 
@@ -240,6 +247,7 @@ impl JobPublisher {
         let connection = connect(&self.url).await?;
         let publisher = std::sync::Arc::new(Publisher::open(&connection, &self.topology).await?);
         *state = Some((connection, publisher.clone()));
+        metrics::gauge!(names::AMQP_CONNECTED, "role" => "publisher").set(1.0);
         Ok(publisher)
     }
 

@@ -31,6 +31,18 @@ pub struct Config {
     pub cache: CacheConfig,
     #[serde(default)]
     pub grpc: GrpcConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics. Both programs read the same key: give each process
+/// its own address (an environment override per process), or port 0.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served; absent: not served.
+    #[serde(default)]
+    pub listen_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

@@ -15,6 +15,7 @@
 //! - [`ratelimit`]: the upstream request gate: priority lanes and one budget for all workers.
 //! - [`status`]: worker heartbeats and the fleet status view.
 //! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
+//! - [`prometheus`]: the metrics recorder, metric names and `/metrics`.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
 
@@ -27,6 +28,7 @@ pub mod jobs;
 pub mod mbid;
 pub mod musicbrainz;
 pub mod notify;
+pub mod prometheus;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod status;

@@ -125,6 +125,7 @@ impl RateGate {
 
     /// Waits until this request may be sent.
     pub async fn admit(&self, lane: Lane) {
+        let asked = Instant::now();
         let (tx, rx) = oneshot::channel();
         {
             let mut queue = lock(&self.inner.queue);
@@ -135,6 +136,8 @@ impl RateGate {
         self.inner.wake.notify_one();
         // The dispatcher only stops when every gate handle (ours too) is gone.
         let _ = rx.await;
+        metrics::histogram!(crate::prometheus::names::RATE_LIMIT_WAIT, "lane" => lane.as_str())
+            .record(asked.elapsed().as_secs_f64());
     }
 
     /// Upstream asked us to slow down: no request, from this process or

@@ -45,6 +45,8 @@ pub struct TestApp {
     pub musicbrainz: MusicBrainzStub,
     pub config: Config,
     pub addr: SocketAddr,
+    /// query-api's `/metrics`, when `MUSICMETA_METRICS__LISTEN_ADDR` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub workers: Vec<Worker>,
     worker_tasks: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
     worker_stop: CancellationToken,
@@ -92,6 +94,7 @@ impl TestApp {
             .await
             .expect("query-api starts");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let (api_stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -104,6 +107,7 @@ impl TestApp {
             musicbrainz,
             config,
             addr,
+            metrics_addr,
             workers: Vec::new(),
             worker_tasks: Vec::new(),
             worker_stop,

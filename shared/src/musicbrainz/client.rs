@@ -21,6 +21,7 @@ use crate::config::MusicBrainzConfig;
 use crate::domain::Entity;
 use crate::jobs::Lane;
 use crate::mbid::{EntityType, Mbid};
+use crate::prometheus::names;
 use crate::ratelimit::RateGate;
 
 /// Items per browse page; MusicBrainz's maximum.
@@ -172,12 +173,19 @@ impl MusicBrainzClient {
         loop {
             attempt += 1;
             self.gate.admit(lane).await;
+            let sent = std::time::Instant::now();
             let response = self
                 .http
                 .get(url)
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
                 .await;
+            metrics::histogram!(names::UPSTREAM_LATENCY).record(sent.elapsed().as_secs_f64());
+            let status_label = match &response {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(_) => "error".to_owned(),
+            };
+            metrics::counter!(names::UPSTREAM_REQUESTS, "status" => status_label).increment(1);
             let response = match response {
                 Ok(r) => r,
                 Err(e) if attempt < self.max_attempts => {

@@ -1,0 +1,171 @@
+//! What operators' tools see: Prometheus metrics that move with the work,
+//! and a health status that follows the database.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+use musicmeta_proto::v1 as pb;
+use musicmeta_tests::{TestApp, TestOptions};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const LABEL: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
+
+/// `name{labels} value` lines of a Prometheus text page, keyed by `name{labels}`.
+async fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+        .collect()
+}
+
+fn value(m: &HashMap<String, f64>, key: &str) -> f64 {
+    m.get(key).copied().unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_move_with_lookups_jobs_and_upstream_requests() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![(
+            "MUSICMETA_METRICS__LISTEN_ADDR".into(),
+            "127.0.0.1:0".into(),
+        )],
+        ..TestOptions::default()
+    })
+    .await;
+    let api = app.metrics_addr.expect("query-api serves /metrics");
+    let worker = app.workers[0]
+        .metrics_addr()
+        .expect("the worker serves /metrics");
+    let before = scrape(api).await;
+    let mut client = app.client().await;
+    client
+        .get_label(pb::GetLabelRequest { mbid: LABEL.into() })
+        .await
+        .unwrap();
+    client
+        .get_label(pb::GetLabelRequest { mbid: LABEL.into() })
+        .await
+        .unwrap();
+    client
+        .get_label(pb::GetLabelRequest {
+            mbid: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    let after = scrape(api).await;
+    let moved = |key: &str| value(&after, key) - value(&before, key);
+
+    assert_eq!(
+        moved(r#"musicmeta_lookups_total{method="GetLabel",outcome="filled"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"musicmeta_lookups_total{method="GetLabel",outcome="fresh"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"musicmeta_lookups_total{method="GetLabel",outcome="invalid"}"#),
+        1.0
+    );
+    assert_eq!(moved("musicmeta_miss_wait_seconds_count"), 1.0);
+    assert_eq!(
+        moved(r#"musicmeta_jobs_published_total{lane="interactive",result="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"musicmeta_jobs_consumed_total{lane="interactive",outcome="stored"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"musicmeta_upstream_requests_total{status="200"}"#),
+        1.0
+    );
+    assert_eq!(moved("musicmeta_upstream_request_seconds_count"), 1.0);
+    assert_eq!(
+        moved(r#"musicmeta_rate_limit_wait_seconds_count{lane="interactive"}"#),
+        1.0
+    );
+    assert!(value(&after, r#"musicmeta_db_pool_connections{state="size"}"#) >= 1.0);
+    assert_eq!(
+        value(&after, r#"musicmeta_amqp_connected{role="consumer"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&after, r#"musicmeta_amqp_connected{role="publisher"}"#),
+        1.0
+    );
+    // The worker serves its own endpoint too.
+    assert!(
+        scrape(worker)
+            .await
+            .contains_key(r#"musicmeta_db_pool_connections{state="size"}"#)
+    );
+}
+
+#[tokio::test]
+async fn health_turns_not_serving_while_the_database_is_down_and_back() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut statuses = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: "musicmeta.v1.MetadataService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Bounded, so a status that never changes fails the test instead of hanging it.
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(30), statuses.next())
+            .await
+            .expect("a status change within 30 s")
+            .expect("status stream")
+            .expect("status")
+            .status
+    };
+    assert_eq!(next().await, ServingStatus::Serving as i32);
+
+    let admin = {
+        let (c, conn) = tokio_postgres::connect(
+            &musicmeta_tests::database::admin_url(),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        c
+    };
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+            app.db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next().await, ServingStatus::NotServing as i32);
+
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            app.db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next().await, ServingStatus::Serving as i32);
+}
