@@ -92,13 +92,14 @@ struct BackfillArgs {
 async fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
     let command = args.command.unwrap_or(Command::Run);
+    let config = cli::load_config_or_exit("ingest-worker", args.config.as_deref());
     // A backfill prints its summary on stdout; keep its logs to warnings.
-    telemetry::init(if matches!(command, Command::Backfill(_)) {
+    let level = if matches!(command, Command::Backfill(_)) {
         "warn"
     } else {
         "info"
-    });
-    let config = cli::load_config_or_exit("ingest-worker", args.config.as_deref());
+    };
+    let _telemetry = telemetry::init("ingest-worker", level, &config.telemetry)?;
     match command {
         Command::Migrate => cli::migrate(&config)
             .await

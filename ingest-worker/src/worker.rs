@@ -28,6 +28,7 @@ use musicmeta_shared::amqp::{self, AmqpError, JobPublisher, Topology};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError, names};
 use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_shared::status::{self, Activity};
+use musicmeta_shared::telemetry;
 
 use crate::crawl::Crawler;
 use musicmeta_shared::config::{Config, ConfigError};
@@ -84,6 +85,9 @@ pub struct JobReport {
     pub redelivered: bool,
     /// Child jobs a crawl queued (depth > 0).
     pub queued: u32,
+    /// The trace the job's span belongs to (the publisher's, when the job
+    /// carried a trace context).
+    pub trace_id: Option<String>,
     pub outcome: JobOutcome,
 }
 
@@ -315,6 +319,7 @@ impl Worker {
                     lane,
                     redelivered,
                     queued: 0,
+                    trace_id: None,
                     outcome: JobOutcome::DeadLettered {
                         reason: e.to_string(),
                     },
@@ -331,7 +336,17 @@ impl Worker {
             %lane,
             depth = job.depth,
             redelivered,
+            trace_id = tracing::field::Empty,
         );
+        // Continue the trace of whoever published the job (a gRPC call's miss).
+        telemetry::continue_trace(
+            &span,
+            &telemetry::from_amqp_headers(delivery.properties.headers().as_ref()),
+        );
+        let trace_id = telemetry::trace_id(&span);
+        if let Some(id) = &trace_id {
+            span.record("trace_id", id.as_str());
+        }
         async {
             let mut queued = 0;
             let outcome = match self.process(&job, lane).await {
@@ -361,6 +376,7 @@ impl Worker {
                 lane,
                 redelivered,
                 queued,
+                trace_id,
                 outcome,
             })
         }

@@ -9,13 +9,17 @@ use std::time::Duration;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::metadata_service_server::MetadataService;
 use musicmeta_shared::amqp::JobPublisher;
+use musicmeta_shared::db::EntityRepository;
 use musicmeta_shared::db::PgStore;
-use musicmeta_shared::domain::{Artist, Label, Recording, Release, ReleaseGroup};
+use musicmeta_shared::domain::{Artist, CachedEntity, Label, Recording, Release, ReleaseGroup};
+use musicmeta_shared::telemetry;
+use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 use tracing::error;
+use tracing::{Instrument, info_span};
 
 use crate::convert;
-use crate::service::{CachePolicy, LookupError};
+use crate::service::{Answer, CachePolicy, LookupError};
 
 /// The production cache policy: PostgreSQL repositories, RabbitMQ jobs.
 pub type Policy = CachePolicy<PgStore, std::sync::Arc<JobPublisher>>;
@@ -68,96 +72,125 @@ fn client_deadline<T>(request: &Request<T>) -> Option<Duration> {
     })
 }
 
+impl MetadataApi {
+    /// One lookup RPC: a span that continues the caller's trace (W3C
+    /// `traceparent` metadata), the cache policy, the conversion.
+    async fn serve<T, M, R>(
+        &self,
+        method: &'static str,
+        request: Request<M>,
+        mbid: impl FnOnce(&M) -> &str,
+        answer: impl FnOnce(Answer<T>) -> R,
+    ) -> Result<Response<R>, Status>
+    where
+        T: CachedEntity,
+        PgStore: EntityRepository<T>,
+    {
+        let mbid = mbid(request.get_ref()).to_owned();
+        let span = info_span!("rpc", method, mbid = %mbid.chars().take(64).collect::<String>());
+        telemetry::continue_trace(&span, &trace_headers(request.metadata()));
+        let deadline = client_deadline(&request);
+        async move {
+            let found = self
+                .policy
+                .get::<T>(&mbid, deadline)
+                .await
+                .map_err(status)?;
+            Ok(Response::new(answer(found)))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The W3C trace-context entries of a call's metadata.
+fn trace_headers(metadata: &tonic::metadata::MetadataMap) -> HashMap<String, String> {
+    ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_owned(), metadata.get(k)?.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 #[tonic::async_trait]
 impl MetadataService for MetadataApi {
-    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
     async fn get_artist(
         &self,
         request: Request<pb::GetArtistRequest>,
     ) -> Result<Response<pb::GetArtistResponse>, Status> {
-        let deadline = client_deadline(&request);
-        let answer = self
-            .policy
-            .get::<Artist>(&request.get_ref().mbid, deadline)
-            .await
-            .map_err(status)?;
-        let cache = Some(convert::cache_info(&answer));
-        Ok(Response::new(pb::GetArtistResponse {
-            artist: Some(convert::artist(answer.entity)),
-            cache,
-        }))
+        self.serve(
+            "GetArtist",
+            request,
+            |r| &r.mbid,
+            |a: Answer<Artist>| pb::GetArtistResponse {
+                cache: Some(convert::cache_info(&a)),
+                artist: Some(convert::artist(a.entity)),
+            },
+        )
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
     async fn get_release_group(
         &self,
         request: Request<pb::GetReleaseGroupRequest>,
     ) -> Result<Response<pb::GetReleaseGroupResponse>, Status> {
-        let deadline = client_deadline(&request);
-        let answer = self
-            .policy
-            .get::<ReleaseGroup>(&request.get_ref().mbid, deadline)
-            .await
-            .map_err(status)?;
-        let cache = Some(convert::cache_info(&answer));
-        Ok(Response::new(pb::GetReleaseGroupResponse {
-            release_group: Some(convert::release_group(answer.entity)),
-            cache,
-        }))
+        self.serve(
+            "GetReleaseGroup",
+            request,
+            |r| &r.mbid,
+            |a: Answer<ReleaseGroup>| pb::GetReleaseGroupResponse {
+                cache: Some(convert::cache_info(&a)),
+                release_group: Some(convert::release_group(a.entity)),
+            },
+        )
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
     async fn get_release(
         &self,
         request: Request<pb::GetReleaseRequest>,
     ) -> Result<Response<pb::GetReleaseResponse>, Status> {
-        let deadline = client_deadline(&request);
-        let answer = self
-            .policy
-            .get::<Release>(&request.get_ref().mbid, deadline)
-            .await
-            .map_err(status)?;
-        let cache = Some(convert::cache_info(&answer));
-        Ok(Response::new(pb::GetReleaseResponse {
-            release: Some(convert::release(answer.entity)),
-            cache,
-        }))
+        self.serve(
+            "GetRelease",
+            request,
+            |r| &r.mbid,
+            |a: Answer<Release>| pb::GetReleaseResponse {
+                cache: Some(convert::cache_info(&a)),
+                release: Some(convert::release(a.entity)),
+            },
+        )
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
     async fn get_recording(
         &self,
         request: Request<pb::GetRecordingRequest>,
     ) -> Result<Response<pb::GetRecordingResponse>, Status> {
-        let deadline = client_deadline(&request);
-        let answer = self
-            .policy
-            .get::<Recording>(&request.get_ref().mbid, deadline)
-            .await
-            .map_err(status)?;
-        let cache = Some(convert::cache_info(&answer));
-        Ok(Response::new(pb::GetRecordingResponse {
-            recording: Some(convert::recording(answer.entity)),
-            cache,
-        }))
+        self.serve(
+            "GetRecording",
+            request,
+            |r| &r.mbid,
+            |a: Answer<Recording>| pb::GetRecordingResponse {
+                cache: Some(convert::cache_info(&a)),
+                recording: Some(convert::recording(a.entity)),
+            },
+        )
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(mbid = %request.get_ref().mbid))]
     async fn get_label(
         &self,
         request: Request<pb::GetLabelRequest>,
     ) -> Result<Response<pb::GetLabelResponse>, Status> {
-        let deadline = client_deadline(&request);
-        let answer = self
-            .policy
-            .get::<Label>(&request.get_ref().mbid, deadline)
-            .await
-            .map_err(status)?;
-        let cache = Some(convert::cache_info(&answer));
-        Ok(Response::new(pb::GetLabelResponse {
-            label: Some(convert::label(answer.entity)),
-            cache,
-        }))
+        self.serve(
+            "GetLabel",
+            request,
+            |r| &r.mbid,
+            |a: Answer<Label>| pb::GetLabelResponse {
+                cache: Some(convert::cache_info(&a)),
+                label: Some(convert::label(a.entity)),
+            },
+        )
+        .await
     }
 }
 

@@ -44,8 +44,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
-    telemetry::init("info");
-    // The client needs no configuration file.
+    // The client needs no configuration file and logs nothing.
     if let Some(Command::Lookup {
         entity_type,
         mbid,
@@ -68,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = cli::load_config_or_exit("query-api", args.config.as_deref());
+    let _telemetry = telemetry::init("query-api", "info", &config.telemetry)?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Migrate => cli::migrate(&config)
             .await

@@ -24,7 +24,7 @@ use musicmeta_shared::domain::{Cached, CachedEntity};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
 use musicmeta_shared::prometheus::names;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::fills::{self, Fills};
 
@@ -267,11 +267,15 @@ where
 
     fn refresh_in_background(&self, entity_type: EntityType, mbid: Mbid) {
         let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = this.request_fetch(entity_type, mbid, Lane::Refresh).await {
-                warn!(%error, %entity_type, %mbid, "could not queue refresh of stale entity");
+        // In the call's span, so the refresh job continues the call's trace.
+        tokio::spawn(
+            async move {
+                if let Err(error) = this.request_fetch(entity_type, mbid, Lane::Refresh).await {
+                    warn!(%error, %entity_type, %mbid, "could not queue refresh of stale entity");
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 

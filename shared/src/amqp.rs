@@ -168,7 +168,9 @@ impl Publisher {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"))
-            .with_message_id(ShortString::from(job.job_id.to_string()));
+            .with_message_id(ShortString::from(job.job_id.to_string()))
+            // The publishing span's trace continues in the worker.
+            .with_headers(crate::telemetry::amqp_headers());
         let confirm = async {
             let confirm = self
                 .channel

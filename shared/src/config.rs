@@ -33,6 +33,17 @@ pub struct Config {
     pub grpc: GrpcConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// Trace export. Trace context is always propagated; export is optional.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; absent: no export.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Prometheus metrics. Both programs read the same key: give each process

@@ -1,25 +1,152 @@
-//! Tracing set-up for the binaries: `RUST_LOG`-style filtering, human-readable
-//! lines, or JSON lines when `MUSICMETA_LOG_FORMAT=json`. Logs go to stderr,
-//! so a command's own output on stdout (a summary, an answer) stays clean.
+//! Tracing for the binaries, and the trace context that travels with a job.
+//!
+//! Logs go to stderr (human-readable, or JSON lines with
+//! `MUSICMETA_LOG_FORMAT=json`), filtered by `RUST_LOG`. Every span also
+//! belongs to an OpenTelemetry trace: a gRPC call continues the caller's
+//! W3C `traceparent`, the job it publishes carries the context in its AMQP
+//! headers, and the worker's span continues it, so one miss is one trace.
+//! With `telemetry.otlp_endpoint` set, spans are exported over OTLP/gRPC.
 
+use std::collections::HashMap;
+
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::TelemetryConfig;
+
+/// Keeps the trace exporter running; flushes it when dropped (end of `main`).
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OTLP exporter: {0}")]
+pub struct TelemetryError(String);
 
 /// Installs the global subscriber; call once from `main`. `default_level`
 /// applies when `RUST_LOG` is not set.
-pub fn init(default_level: &str) {
+pub fn init(
+    service: &'static str,
+    default_level: &str,
+    config: &TelemetryConfig,
+) -> Result<Telemetry, TelemetryError> {
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        opentelemetry_sdk::Resource::builder_empty()
+            .with_service_name(service)
+            .build(),
+    );
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()
+            .map_err(|e| TelemetryError(e.to_string()))?;
+        let processor =
+            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                exporter,
+                opentelemetry_sdk::runtime::Tokio,
+            )
+            .build();
+        builder = builder.with_span_processor(processor);
+    }
+    let provider = builder.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let json = std::env::var("MUSICMETA_LOG_FORMAT").is_ok_and(|v| v == "json");
     // Colours only on a terminal, so log files stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi);
-    if json {
-        builder.json().init();
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    if std::env::var("MUSICMETA_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        registry.with(fmt.json()).init();
     } else {
-        builder.init();
+        registry.with(fmt).init();
     }
+    Ok(Telemetry { provider })
+}
+
+/// For test processes: spans get trace contexts (so propagation can be
+/// checked), nothing is printed or exported. Idempotent.
+pub fn init_for_tests() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let provider = SdkTracerProvider::builder().build();
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("musicmeta-tests"));
+        let _ = tracing_subscriber::registry()
+            .with(EnvFilter::new("info"))
+            .with(otel)
+            .try_init();
+        // The provider must outlive every span; a test process ends with it.
+        std::mem::forget(provider);
+    });
+}
+
+/// The W3C trace-context headers (`traceparent`, `tracestate`) of the
+/// current span.
+pub fn current_context_headers() -> HashMap<String, String> {
+    let mut headers = HashMap::new();
+    let cx = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&cx, &mut headers);
+    headers
+}
+
+/// Makes `span` continue the trace described by W3C headers, if any.
+pub fn continue_trace(span: &tracing::Span, headers: &HashMap<String, String>) {
+    let cx = TraceContextPropagator::new().extract(headers);
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// The trace id of `span` (32 hex digits), if it has one.
+pub fn trace_id(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// AMQP message headers carrying the current trace context.
+pub fn amqp_headers() -> FieldTable {
+    let mut table = FieldTable::default();
+    for (k, v) in current_context_headers() {
+        table.insert(
+            ShortString::from(k),
+            AMQPValue::LongString(LongString::from(v)),
+        );
+    }
+    table
+}
+
+/// The trace-context headers of an AMQP message.
+pub fn from_amqp_headers(table: Option<&FieldTable>) -> HashMap<String, String> {
+    let mut headers = HashMap::new();
+    if let Some(table) = table {
+        for key in ["traceparent", "tracestate"] {
+            if let Some(AMQPValue::LongString(v)) = table.inner().get(key) {
+                headers.insert(
+                    key.to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                );
+            }
+        }
+    }
+    headers
 }

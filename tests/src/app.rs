@@ -59,6 +59,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: TestOptions) -> Self {
+        musicmeta_shared::telemetry::init_for_tests();
         let db = TestDatabase::migrated().await;
         let broker = TestBroker::new();
         let musicbrainz = MusicBrainzStub::start().await;

@@ -169,3 +169,33 @@ async fn health_turns_not_serving_while_the_database_is_down_and_back() {
         .unwrap();
     assert_eq!(next().await, ServingStatus::Serving as i32);
 }
+
+/// One miss is one trace: the caller's W3C trace id travels from the gRPC
+/// call through the job's AMQP headers into the worker's span.
+#[tokio::test]
+async fn one_miss_is_one_trace() {
+    let app = TestApp::spawn().await;
+    let mut reports = app.reports();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = tonic::Request::new(pb::GetLabelRequest { mbid: LABEL.into() });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace}-00f067aa0ba902b7-01").parse().unwrap(),
+    );
+    app.client().await.get_label(request).await.unwrap();
+    let report = musicmeta_tests::app::next_report(&mut reports, |r| r.job_id.is_some()).await;
+    assert_eq!(report.trace_id.as_deref(), Some(trace));
+
+    // A call without a trace context starts a new trace, which the job continues.
+    let mut reports = app.reports();
+    let other = "82935ddb-a9d6-45a7-85e3-0b0add51fa1c";
+    app.client()
+        .await
+        .get_label(pb::GetLabelRequest { mbid: other.into() })
+        .await
+        .unwrap();
+    let report = musicmeta_tests::app::next_report(&mut reports, |r| r.job_id.is_some()).await;
+    let id = report.trace_id.expect("the job has a trace");
+    assert_ne!(id, trace);
+    assert_eq!(id.len(), 32);
+}
