@@ -1295,10 +1295,32 @@ fn ports_and_health_checks_agree_with_grpc_listen_addr() {
             )
         })
         .collect();
+    let port_named = |name: &str| {
+        ports
+            .iter()
+            .find(|p| p.0.as_deref() == Some(name))
+            .map(|p| p.1)
+    };
     assert_eq!(
-        ports.iter().map(|p| p.1).collect::<Vec<_>>(),
-        vec![i64::from(listen.port())],
-        "{deployment_name}: containerPort vs {listen}"
+        port_named("grpc"),
+        Some(i64::from(listen.port())),
+        "{deployment_name}: the grpc containerPort vs {listen}"
+    );
+    // A metrics port, if declared, is where MUSICMETA_METRICS__LISTEN_ADDR points.
+    let metrics_env = list_or_empty(&container["env"])
+        .iter()
+        .find(|e| e["name"].as_str() == Some("MUSICMETA_METRICS__LISTEN_ADDR"))
+        .and_then(|e| e["value"].as_str())
+        .map(|v| v.parse::<SocketAddr>().expect("metrics address").port());
+    assert_eq!(
+        port_named("metrics"),
+        metrics_env.map(i64::from),
+        "{deployment_name}: the metrics containerPort vs MUSICMETA_METRICS__LISTEN_ADDR"
+    );
+    assert_eq!(
+        ports.len(),
+        1 + usize::from(metrics_env.is_some()),
+        "{deployment_name}: stray ports {ports:?}"
     );
     for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
         let p = &container[probe];
