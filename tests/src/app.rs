@@ -131,6 +131,13 @@ impl TestApp {
         self.workers.first().expect("a worker").subscribe()
     }
 
+    /// Begins query-api's graceful shutdown, as SIGTERM would.
+    pub fn stop_api(&mut self) {
+        if let Some(stop) = self.api_stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Starts one more worker (as an operator scaling out would).
     pub async fn start_worker(&mut self) -> Worker {
         let worker = Worker::build(self.config.clone())

@@ -199,3 +199,106 @@ async fn one_miss_is_one_trace() {
     assert_ne!(id, trace);
     assert_eq!(id.len(), 32);
 }
+
+/// Tools with no proto file (as grpcurl and grpc_health_probe work) find
+/// the services through reflection and read the health status: here
+/// Python's grpcio reflection and health clients, which we did not write.
+#[tokio::test]
+async fn reflection_and_health_work_without_proto_files() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/probe_without_protos.py"
+    );
+    let addr = app.addr.to_string();
+    // A blocking child process: off the runtime's worker threads.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, addr.as_str(), "musicmeta.v1.MetadataService"])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs (pip install -r tests/python/requirements.txt)");
+    assert!(
+        output.status.success(),
+        "the probe failed (pip install -r tests/python/requirements.txt?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let services: Vec<&str> = answer["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    for wanted in [
+        "musicmeta.v1.MetadataService",
+        "musicmeta.v1.AdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.contains(&wanted), "{wanted} not in {services:?}");
+    }
+    assert_eq!(
+        answer["methods"],
+        serde_json::json!([
+            "GetArtist",
+            "GetReleaseGroup",
+            "GetRelease",
+            "GetRecording",
+            "GetLabel"
+        ])
+    );
+    assert_eq!(answer["health"], "SERVING");
+}
+
+/// Shutting down, query-api first reports NOT_SERVING (so load balancers
+/// stop sending lookups), then stops, even with a health watcher connected.
+#[tokio::test]
+async fn health_turns_not_serving_when_shutting_down() {
+    let mut app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut statuses = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: "musicmeta.v1.MetadataService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let within = std::time::Duration::from_secs(30);
+    let first = tokio::time::timeout(within, statuses.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    app.stop_api();
+    let next = tokio::time::timeout(within, statuses.next())
+        .await
+        .expect("a status within 30 s");
+    assert_eq!(
+        next.unwrap().unwrap().status,
+        ServingStatus::NotServing as i32
+    );
+    // The server then goes away: new connections are refused.
+    let gone = async {
+        while tokio::net::TcpStream::connect(app.addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(within, gone)
+        .await
+        .expect("query-api stops within 30 s");
+}
