@@ -128,6 +128,31 @@ impl TestDatabase {
         rows
     }
 
+    /// A database outage: no new connections, existing ones terminated.
+    pub async fn cut_off(&self) {
+        admin()
+            .await
+            .batch_execute(&format!(
+                "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+                self.name
+            ))
+            .await
+            .expect("cut the database off");
+    }
+
+    /// Ends a [`TestDatabase::cut_off`].
+    pub async fn reconnect(&self) {
+        admin()
+            .await
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .await
+            .expect("allow connections again");
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         self.connect()
             .await

@@ -12,11 +12,13 @@
 //! - [`musicbrainz_stub`]: the stand-in ws/2 server and its request log.
 //! - [`app`]: a running query-api plus workers, and a gRPC client.
 //! - [`fixtures`]: where the recorded responses live and how to read them.
+//! - [`python`]: running the third-party Python clients some tests drive.
 
 pub mod app;
 pub mod broker;
 pub mod database;
 pub mod fixtures;
 pub mod musicbrainz_stub;
+pub mod python;
 
 pub use app::{TestApp, TestOptions};

@@ -142,24 +142,7 @@ async fn with_the_broker_down_hits_are_served_and_misses_say_so() {
 async fn with_the_database_down_lookups_are_unavailable_not_hung() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
-    let admin = {
-        let (c, conn) = tokio_postgres::connect(
-            &musicmeta_tests::database::admin_url(),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(conn);
-        c
-    };
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
-            app.db.name
-        ))
-        .await
-        .unwrap();
+    app.db.cut_off().await;
     let err = client
         .get_label(short_deadline(pb::GetLabelRequest { mbid: LABEL.into() }))
         .await

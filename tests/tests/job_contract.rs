@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
@@ -29,7 +29,7 @@ const LABEL_2: &str = "82935ddb-a9d6-45a7-85e3-0b0add51fa1c";
 const RICK_ASTLEY: &str = "db92a151-1ac2-438b-bc43-b82e149ddd50";
 const JOB_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-const INSTALL_HINT: &str = "pip install -r tests/python/requirements.txt";
+use musicmeta_tests::python::{self, INSTALL_HINT};
 /// Bound on one run of the publisher (it only waits for broker confirms).
 const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -152,34 +152,12 @@ fn the_documented_example_is_a_valid_job() {
     FetchJob::decode(example.as_bytes()).expect("the example decodes");
 }
 
-fn python() -> String {
-    std::env::var("MUSICMETA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 fn python_command(args: &[String]) -> Command {
-    let mut command = Command::new(python());
-    command
-        .args(args)
-        .current_dir(workspace())
-        // Leave no __pycache__ in the work tree.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null());
-    command
+    python::command(&workspace(), args)
 }
 
-/// Fails the test, with what to install, when Python or pika is missing.
 fn require_pika() {
-    let python = python();
-    let output = python_command(&["-c".to_owned(), "import pika".to_owned()])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `{python}` ({e}): install Python 3 and run `{INSTALL_HINT}`")
-        });
-    assert!(
-        output.status.success(),
-        "`{python}` cannot import pika; run `{INSTALL_HINT}`\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python::require("import pika");
 }
 
 fn describe(output: &Output) -> String {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use musicmeta_proto::v1 as pb;
-use musicmeta_tests::{TestApp, TestOptions};
+use musicmeta_tests::{TestApp, TestOptions, python};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -140,33 +140,10 @@ async fn health_turns_not_serving_while_the_database_is_down_and_back() {
     };
     assert_eq!(next().await, ServingStatus::Serving as i32);
 
-    let admin = {
-        let (c, conn) = tokio_postgres::connect(
-            &musicmeta_tests::database::admin_url(),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(conn);
-        c
-    };
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
-            app.db.name
-        ))
-        .await
-        .unwrap();
+    app.db.cut_off().await;
     assert_eq!(next().await, ServingStatus::NotServing as i32);
 
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-            app.db.name
-        ))
-        .await
-        .unwrap();
+    app.db.reconnect().await;
     assert_eq!(next().await, ServingStatus::Serving as i32);
 }
 
@@ -215,15 +192,13 @@ async fn reflection_and_health_work_without_proto_files() {
         "/python/probe_without_protos.py"
     );
     let addr = app.addr.to_string();
-    // A blocking child process: off the runtime's worker threads.
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args([script, addr.as_str(), "musicmeta.v1.MetadataService"])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python3 runs (pip install -r tests/python/requirements.txt)");
+    python::require("import grpc_health, grpc_reflection");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = python::output(python::command(
+        dir,
+        &[script, addr.as_str(), "musicmeta.v1.MetadataService"],
+    ))
+    .await;
     assert!(
         output.status.success(),
         "the probe failed (pip install -r tests/python/requirements.txt?): {}",

@@ -7,7 +7,7 @@
 //! grpcio-tools; without them these tests fail, they do not skip.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use musicmeta_shared::mbid::EntityType;
@@ -16,43 +16,21 @@ use serde_json::Value;
 
 const RELEASE: &str = "7c07f9a1-381f-4c00-8d17-2acc537597f8"; // BEYONCÉ, 2 media
 
-const INSTALL_HINT: &str = "pip install -r tests/python/requirements.txt";
+use musicmeta_tests::python::{self, INSTALL_HINT};
 
 /// Bound on one client run; the client's own gRPC deadline is 15 s.
 const CLIENT_LIMIT: Duration = Duration::from_secs(90);
-
-fn python() -> String {
-    std::env::var("MUSICMETA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
 
 fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python")
 }
 
 fn python_command(args: &[&str]) -> Command {
-    let mut command = Command::new(python());
-    command
-        .args(args)
-        .current_dir(client_dir())
-        // Leave no __pycache__ in the work tree.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null());
-    command
+    python::command(&client_dir(), args)
 }
 
-/// Fails the test, with what to install, when Python or grpcio is missing.
 fn require_python() {
-    let python = python();
-    let output = python_command(&["-c", "import grpc, grpc_tools, google.protobuf"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `{python}` ({e}): install Python 3.10+ and `{INSTALL_HINT}`")
-        });
-    assert!(
-        output.status.success(),
-        "`{python}` lacks grpcio/grpcio-tools/protobuf; run `{INSTALL_HINT}`\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python::require("import grpc, grpc_tools, google.protobuf");
 }
 
 /// Runs `python3 <args>` in `clients/python/` off the runtime's threads, so
