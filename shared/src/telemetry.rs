@@ -16,9 +16,10 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::TelemetryConfig;
 
@@ -65,7 +66,11 @@ pub fn init(
         builder = builder.with_span_processor(processor);
     }
     let provider = builder.build();
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    // Spans are traced at INFO whatever the log level: quieting the logs
+    // (RUST_LOG=warn) must not cut the traces.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
+        .with_filter(LevelFilter::INFO);
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     // Colours only on a terminal, so log files stay plain text.
@@ -74,11 +79,11 @@ pub fn init(
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ansi);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry().with(otel);
     if std::env::var("MUSICMETA_LOG_FORMAT").is_ok_and(|v| v == "json") {
-        registry.with(fmt.json()).init();
+        registry.with(fmt.json().with_filter(filter)).init();
     } else {
-        registry.with(fmt).init();
+        registry.with(fmt.with_filter(filter)).init();
     }
     Ok(Telemetry { provider })
 }

@@ -11,10 +11,12 @@
 //! - [`broker`]: per-test AMQP names, queue inspection, raw publishing.
 //! - [`musicbrainz_stub`]: the stand-in ws/2 server and its request log.
 //! - [`app`]: a running query-api plus workers, and a gRPC client.
+//! - [`binaries`]: the built programs, for tests that run them as processes.
 //! - [`fixtures`]: where the recorded responses live and how to read them.
 //! - [`python`]: running the third-party Python clients some tests drive.
 
 pub mod app;
+pub mod binaries;
 pub mod broker;
 pub mod database;
 pub mod fixtures;

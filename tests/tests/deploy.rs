@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use musicmeta_proto::v1::metadata_service_server::SERVICE_NAME;
 use musicmeta_shared::config::{Config, ConfigError};
@@ -867,46 +866,7 @@ impl Dockerfile {
 // ---------------------------------------------------------------------------
 // The real binaries
 
-/// Builds the two programs (a no-op when they are current, as after a
-/// workspace build) and returns where cargo put them. A test crate cannot
-/// name another package's binaries with `CARGO_BIN_EXE_*`, and a binary
-/// merely found in target/ could be stale.
-fn binary(program: &str) -> PathBuf {
-    static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    BINARIES
-        .get_or_init(|| {
-            let output = Command::new(env!("CARGO"))
-                .current_dir(root())
-                .args([
-                    "build",
-                    "--message-format=json-render-diagnostics",
-                    "-p",
-                    "musicmeta-query-api",
-                    "-p",
-                    "musicmeta-ingest-worker",
-                    "--bins",
-                ])
-                .output()
-                .expect("run cargo build");
-            assert!(
-                output.status.success(),
-                "cargo build failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|m| m["reason"] == "compiler-artifact")
-                .filter_map(|m| {
-                    let exe = m["executable"].as_str()?;
-                    Some((m["target"]["name"].as_str()?.to_owned(), PathBuf::from(exe)))
-                })
-                .collect()
-        })
-        .get(program)
-        .cloned()
-        .unwrap_or_else(|| panic!("cargo built no program named {program}"))
-}
+use musicmeta_tests::binaries::binary;
 
 /// Whether the program's command line parser accepts `argv` (its clap
 /// definition; `--help` stops it before it does anything).
