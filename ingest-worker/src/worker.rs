@@ -45,6 +45,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a stopping worker lets its in-flight jobs finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -302,7 +304,14 @@ impl Worker {
                 },
             }
         }
-        while in_flight.next().await.is_some() {}
+        // Jobs in flight get a grace period to finish; any still running then
+        // (waiting for a rate-limit slot, say) is dropped unacknowledged, and
+        // closing the channel hands it back to the queue. Storing is
+        // idempotent, so one cut after its commit is merely done twice.
+        let drained = async { while in_flight.next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            warn!(%lane, left = in_flight.len(), "shutdown grace over; requeueing unfinished jobs");
+        }
         lost
     }
 

@@ -332,3 +332,28 @@ async fn a_503_slows_every_worker() {
         "{during_pause} requests inside the pause: {gaps:?}"
     );
 }
+
+/// A stopping worker does not wait out a slow budget: jobs still waiting
+/// for a slot after the grace period (10 s) go back to the queue. At 0.2
+/// requests/s the eight jobs it holds would need 40 s to finish.
+#[tokio::test]
+async fn stopping_is_bounded_even_behind_a_slow_budget() {
+    let mut app = TestApp::spawn_with(rate("0.2")).await;
+    let mut reports = app.reports();
+    app.broker
+        .publish_many(&random_jobs(10), Lane::Backfill)
+        .await;
+    next_report(&mut reports, |r| r.outcome == JobOutcome::NotFound).await;
+    let stopping = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), app.stop_workers())
+        .await
+        .expect("workers stop within 30 s");
+    println!("stopped in {:?}", stopping.elapsed());
+    let done = app.db.count("SELECT count(*) FROM lookup_outcome").await;
+    let queued = i64::from(
+        app.broker
+            .depth(&app.broker.lane_queue(Lane::Backfill))
+            .await,
+    );
+    assert_eq!(done + queued, 10, "{done} done + {queued} queued");
+}
