@@ -12,10 +12,15 @@ use musicmeta_shared::config::Config;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use crate::broker::TestBroker;
 use crate::database::TestDatabase;
 use crate::musicbrainz_stub::MusicBrainzStub;
+
+/// The service name health checks ask about.
+pub const LOOKUP_SERVICE: &str = "musicmeta.v1.MetadataService";
 
 pub const TEST_USER_AGENT: &str = "musicmeta-tests/0.1 ( musicmeta-tests@example.org )";
 
@@ -124,6 +129,28 @@ impl TestApp {
         MetadataServiceClient::connect(format!("http://{}", self.addr))
             .await
             .expect("connect to query-api")
+    }
+
+    /// A client of query-api's standard health service.
+    pub async fn health(&self) -> HealthClient<Channel> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to query-api");
+        HealthClient::new(channel)
+    }
+
+    /// The health statuses of the lookup service, as they change.
+    pub async fn watch_health(&self) -> tonic::Streaming<HealthCheckResponse> {
+        self.health()
+            .await
+            .watch(HealthCheckRequest {
+                service: LOOKUP_SERVICE.into(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner()
     }
 
     /// Reports of the first worker's deliveries from now on.

@@ -7,7 +7,6 @@ use futures::StreamExt;
 use musicmeta_proto::v1 as pb;
 use musicmeta_tests::{TestApp, TestOptions, python};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const LABEL: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
 
@@ -117,18 +116,7 @@ async fn health_turns_not_serving_while_the_database_is_down_and_back() {
         ..TestOptions::default()
     })
     .await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut statuses = HealthClient::new(channel)
-        .watch(HealthCheckRequest {
-            service: "musicmeta.v1.MetadataService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut statuses = app.watch_health().await;
     // Bounded, so a status that never changes fails the test instead of hanging it.
     let mut next = async || {
         tokio::time::timeout(std::time::Duration::from_secs(30), statuses.next())
@@ -240,18 +228,7 @@ async fn health_turns_not_serving_when_shutting_down() {
         ..TestOptions::default()
     })
     .await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut statuses = HealthClient::new(channel)
-        .watch(HealthCheckRequest {
-            service: "musicmeta.v1.MetadataService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut statuses = app.watch_health().await;
     let within = std::time::Duration::from_secs(30);
     let first = tokio::time::timeout(within, statuses.next())
         .await

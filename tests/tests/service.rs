@@ -8,8 +8,8 @@ use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, TestOptions};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 #[tokio::test]
 async fn health_reports_serving() {
@@ -18,12 +18,9 @@ async fn health_reports_serving() {
         ..TestOptions::default()
     })
     .await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
+    let status = app
+        .health()
         .await
-        .unwrap();
-    let status = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "musicmeta.v1.MetadataService".into(),
         })
@@ -34,9 +31,7 @@ async fn health_reports_serving() {
     assert_eq!(status, ServingStatus::Serving as i32);
 }
 
-/// The limiter spaces requests by at least 1/rate. Slowness of the machine
-/// can only widen the gaps, so the lower bound cannot flake; the tolerance
-/// absorbs jitter between sending and arrival.
+/// The limiter spaces requests 1/rate apart.
 #[tokio::test]
 async fn the_worker_keeps_to_the_configured_request_rate() {
     let app = TestApp::spawn_with(TestOptions {
@@ -69,12 +64,14 @@ async fn the_worker_keeps_to_the_configured_request_rate() {
     }
     let arrivals = app.musicbrainz.arrivals();
     assert_eq!(arrivals.len(), labels.len());
+    // Slots are 200 ms apart; a send delayed by a busy machine can bring
+    // one pair closer, but not the whole run: six requests span five slots,
+    // less at most one such delay. Unlimited, they arrive within a few ms.
     let period = Duration::from_millis(200);
-    for pair in arrivals.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= period - Duration::from_millis(20),
-            "requests {gap:?} apart at 5/s"
-        );
-    }
+    let span = *arrivals.last().unwrap() - arrivals[0];
+    let gaps: Vec<_> = arrivals.windows(2).map(|p| p[1] - p[0]).collect();
+    assert!(
+        span >= period * 5 - Duration::from_millis(150),
+        "6 requests within {span:?} at 5/s: gaps {gaps:?}"
+    );
 }
