@@ -31,7 +31,7 @@ fn random_jobs(n: usize) -> Vec<FetchJob> {
 /// being granted reaches MusicBrainz between the call and its fetch.
 #[tokio::test]
 async fn an_interactive_miss_overtakes_ten_thousand_backfill_jobs() {
-    let app = TestApp::spawn_with(rate("10")).await;
+    let app = TestApp::spawn_with(rate("5")).await;
     let mut reports = app.reports();
     app.broker
         .publish_many(&random_jobs(10_000), Lane::Backfill)
