@@ -4,7 +4,7 @@
 //! MusicBrainz), queues a backlog of backfill jobs, starts the workers and
 //! measures until the backlog is done.
 //!
-//!   cargo run --release -p musicmeta-tests --bin fleet-bench -- [JOBS] [RPS,...] [WORKERS,...]
+//!   cargo run --release -p musicmeta-tests --bin fleet-bench -- --jobs 300 --budgets 20,100000 --workers 1,2,3
 //!
 //! Defaults: 300 jobs, budgets 20 and 100000 (limiter effectively off),
 //! 1, 2 and 3 workers. Jobs are unknown MBIDs (the stand-in answers 404
@@ -17,17 +17,30 @@ use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::{TestApp, TestOptions};
 
-fn list<T: std::str::FromStr + Clone>(arg: Option<String>, default: &[T]) -> Vec<T> {
-    arg.map(|a| a.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| default.to_vec())
+#[derive(clap::Parser)]
+#[command(
+    version,
+    about = "Measure worker throughput and upstream load by budget and worker count"
+)]
+struct Args {
+    /// Jobs in the backlog of each run.
+    #[arg(long, default_value_t = 300)]
+    jobs: usize,
+    /// Request budgets (requests/s) to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [20.0, 100_000.0])]
+    budgets: Vec<f64>,
+    /// Worker counts to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3])]
+    workers: Vec<usize>,
 }
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let jobs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(300);
-    let budgets: Vec<f64> = list(args.next(), &[20.0, 100_000.0]);
-    let workers: Vec<usize> = list(args.next(), &[1, 2, 3]);
+    let Args {
+        jobs,
+        budgets,
+        workers,
+    } = <Args as clap::Parser>::parse();
     println!(
         "| budget (req/s) | workers | jobs | wall time | jobs/s | upstream req/s (mean) | busiest 5 s window (req/s) |"
     );
