@@ -155,10 +155,15 @@ impl Application {
                 .await;
         };
         let served = tonic::transport::Server::builder()
+            .http2_max_header_list_size(MAX_METADATA_BYTES)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_alpha)
-            .add_service(MetadataServiceServer::new(self.api))
+            .add_service(
+                MetadataServiceServer::new(self.api)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
             .add_service(AdminServiceServer::new(self.admin))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stopping)
             .await;
@@ -168,6 +173,13 @@ impl Application {
         Ok(served?)
     }
 }
+
+/// Lookup requests hold one MBID: anything near this is not a lookup.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// A release with hundreds of tracks stays well below this.
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Request metadata (headers) per call.
+const MAX_METADATA_BYTES: u32 = 16 * 1024;
 
 /// How often query-api checks that PostgreSQL answers, for its health status.
 const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(2);

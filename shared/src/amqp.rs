@@ -203,13 +203,21 @@ impl Publisher {
 
 /// A publisher that connects on first use and reconnects after a failure,
 /// so a process can start, and keep serving, while the broker is down.
-#[derive(Debug)]
 pub struct JobPublisher {
     url: String,
     topology: Topology,
     // A tokio mutex: connecting awaits while holding it, and concurrent
     // publishers should wait for that one connection, not race to open more.
     state: Mutex<Option<(Connection, std::sync::Arc<Publisher>)>>,
+}
+
+impl std::fmt::Debug for JobPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobPublisher")
+            .field("url", &crate::config::redact_url(&self.url))
+            .field("topology", &self.topology)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JobPublisher {

@@ -56,7 +56,8 @@ pub struct MetricsConfig {
     pub listen_addr: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+// Debug by hand: the URL may hold a password, which must not reach logs.
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://user@host:port/db`.
@@ -68,7 +69,8 @@ pub struct DatabaseConfig {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+// Debug by hand: the URL may hold a password, which must not reach logs.
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
     /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost).
@@ -229,6 +231,40 @@ impl Default for GrpcConfig {
         Self {
             listen_addr: defaults::listen_addr(),
         }
+    }
+}
+
+/// `url` with any password replaced by `***`, for logs and debug output.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL we can take apart: show nothing of it.
+        Err(_) => "<unparseable url>".to_owned(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &redact_url(&self.url))
+            .field("prefetch", &self.prefetch)
+            .field("exchange", &self.exchange)
+            .field("queue", &self.queue)
+            .finish()
     }
 }
 
@@ -517,6 +553,36 @@ mod tests {
     fn unknown_top_level_key_is_rejected() {
         let e = error_of(&format!("{MINIMAL}grcp: {{ listen_addr: '0.0.0.0:1' }}\n"));
         assert!(e.contains("grcp"), "{e}");
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://app:s3cret-db@db.example/x"),
+                ("AMQP_URL", "amqp://app:s3cret-mq@mq.example:5672/%2f"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db.example/x"), "{shown}");
+        assert_eq!(redact_url("amqp://guest@h/%2f"), "amqp://guest@h/%2f");
+        assert_eq!(redact_url("not a url: secret"), "<unparseable url>");
+    }
+
+    #[test]
+    fn a_missing_file_or_bad_yaml_is_one_clear_line() {
+        let missing = std::path::Path::new("/nonexistent/musicmeta.yaml");
+        let e = Config::load_with_env(Some(missing), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/musicmeta.yaml"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = error_of("database: [unclosed\n");
+        assert!(e.starts_with("configuration:"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

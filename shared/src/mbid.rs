@@ -154,10 +154,26 @@ mod tests {
             "{5b11f4ce-a62d-471e-81fc-a69a8278c7da}",
             "5b11f4ce-a62d-471e-81fc-a69a8278c7dz",
             " 5b11f4ce-a62d-471e-81fc-a69a8278c7da",
+            "5b11f4ce-a62d-471e-81fc-a69a8278c7da ",
+            "5b11f4ce-a62d-471e-81fc-a69a8278c7d",
+            "5b11f4ce-a62d-471e-81fc-a69a8278c7da0",
+            "urn:uuid:5b11f4ce-a62d-471e-81fc-a69a8278c7da",
+            "5b11f4ce_a62d_471e_81fc_a69a8278c7da",
+            // Cyrillic 'а' (U+0430) for the first 'a': 36 characters, 37 bytes.
+            "5b11f4ce-\u{430}62d-471e-81fc-a69a8278c7d",
+            // Fullwidth digits look the same and are not hex.
+            "\u{ff15}b11f4ce-a62d-471e-81fc-a69a8278c7",
             "5b11f4ce-a62d-471e-81fc-a69a8278c7da'; drop table x;--",
         ] {
             assert!(Mbid::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn huge_input_is_rejected_and_not_echoed_in_full() {
+        let huge = "a".repeat(1 << 20);
+        let err = Mbid::parse(&huge).unwrap_err().to_string();
+        assert!(err.len() < 200, "{} bytes of error", err.len());
     }
 
     #[test]

@@ -164,3 +164,42 @@ async fn the_worker_refuses_to_start_without_a_contact_in_its_user_agent() {
     assert!(matches!(err, WorkerError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("musicbrainz.user_agent"), "{err}");
 }
+
+/// Requests and metadata have size limits; an oversized one gets a clear
+/// error, and the server keeps serving.
+#[tokio::test]
+async fn oversized_requests_get_a_clear_error() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let mut client = app.client().await;
+    let err = client
+        .get_release(pb::GetReleaseRequest {
+            mbid: "a".repeat(100 * 1024),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("too large"), "{}", err.message());
+
+    let mut request = tonic::Request::new(pb::GetReleaseRequest { mbid: "x".into() });
+    request
+        .metadata_mut()
+        .insert("x-padding", "p".repeat(64 * 1024).parse().unwrap());
+    let err = client.get_release(request).await.unwrap_err();
+    // HTTP/2 refuses the header block itself (GOAWAY ENHANCE_YOUR_CALM).
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+
+    // Still serving.
+    let err = app
+        .client()
+        .await
+        .get_release(pb::GetReleaseRequest {
+            mbid: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
