@@ -9,6 +9,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use musicmeta_ingest_worker::Worker;
 use musicmeta_ingest_worker::backfill::{self, BackfillOptions, Progress};
+use musicmeta_ingest_worker::dead_letters;
 use musicmeta_shared::jobs::MAX_DEPTH;
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
@@ -33,6 +34,15 @@ enum Command {
     Run,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// List dead letters (jobs given up on, with the reason) or put them back.
+    DeadLetters {
+        /// Move them back to their lanes instead of listing them.
+        #[arg(long)]
+        requeue: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Show queue depths per lane, workers alive, jobs done and failed and
     /// the upstream request rate over the last minute.
     Status {
@@ -120,6 +130,21 @@ async fn main() -> anyhow::Result<()> {
                 trigger.cancel();
             });
             worker.run(shutdown).await?;
+        }
+        Command::DeadLetters { requeue, limit } => {
+            if requeue {
+                let moved = dead_letters::requeue(&config.amqp, limit)
+                    .await
+                    .context("requeueing dead letters")?;
+                println!("requeued {moved} dead letter(s)");
+            } else {
+                for letter in dead_letters::list(&config.amqp, limit)
+                    .await
+                    .context("listing dead letters")?
+                {
+                    println!("{}", serde_json::to_string(&letter)?);
+                }
+            }
         }
         Command::Status { json } => {
             let pool = musicmeta_shared::db::build_pool(&config.database)?;

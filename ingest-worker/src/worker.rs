@@ -24,7 +24,7 @@ use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
-use musicmeta_shared::amqp::{self, AmqpError, JobPublisher, Topology};
+use musicmeta_shared::amqp::{self, AmqpError, DeadLetter, JobPublisher, Topology};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError, names};
 use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_shared::status::{self, Activity};
@@ -333,7 +333,7 @@ impl Worker {
                         reason: e.to_string(),
                     },
                 };
-                self.settle(&delivery, &report.outcome).await;
+                self.settle(&delivery, lane, &report.outcome).await;
                 return self.publish_report(report);
             }
         };
@@ -377,7 +377,7 @@ impl Worker {
                     JobOutcome::Requeued { reason: e.to_string() }
                 }
             };
-            self.settle(&delivery, &outcome).await;
+            self.settle(&delivery, lane, &outcome).await;
             info!(outcome = ?outcome, "job done");
             self.publish_report(JobReport {
                 job_id: Some(job.job_id),
@@ -410,10 +410,27 @@ impl Worker {
 
     /// Acks, rejects or requeues; a failure here means the channel is gone
     /// and the broker will redeliver, which idempotent storing absorbs.
-    async fn settle(&self, delivery: &Delivery, outcome: &JobOutcome) {
+    async fn settle(&self, delivery: &Delivery, lane: Lane, outcome: &JobOutcome) {
         let result = match outcome {
-            JobOutcome::DeadLettered { .. } => {
-                delivery.reject(BasicRejectOptions { requeue: false }).await
+            JobOutcome::DeadLettered { reason } => {
+                // To the DLQ with the reason in its headers, then ack; if
+                // that publish fails, reject so the queue's own dead-letter
+                // route takes it (without the reason), and nothing is lost.
+                let letter = DeadLetter {
+                    reason: reason.clone(),
+                    lane,
+                };
+                let publisher = &self.inner.publisher;
+                match publisher
+                    .publish_dead_letter(&delivery.data, &delivery.properties, &letter)
+                    .await
+                {
+                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                    Err(error) => {
+                        warn!(%error, "could not publish to the dead-letter queue; rejecting");
+                        delivery.reject(BasicRejectOptions { requeue: false }).await
+                    }
+                }
             }
             JobOutcome::Requeued { .. } => {
                 delivery

@@ -118,6 +118,16 @@ impl Topology {
     }
 }
 
+/// A job's message properties: persistent JSON, its id, the trace context.
+fn job_properties(job: &FetchJob) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_message_id(ShortString::from(job.job_id.to_string()))
+        // The publishing span's trace continues in the worker.
+        .with_headers(crate::telemetry::amqp_headers())
+}
+
 /// Connects with a bounded wait, so a dead broker is an error, not a hang.
 pub async fn connect(url: &str) -> Result<Connection, AmqpError> {
     let properties = ConnectionProperties::default().with_connection_name(LongString::from(
@@ -143,6 +153,18 @@ pub async fn consumer_channel(
     Ok(channel)
 }
 
+/// Why a job was given up on, carried in its dead letter's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub reason: String,
+    /// The lane the job came from, where a requeue puts it back.
+    pub lane: Lane,
+}
+
+/// Header names of a dead letter.
+pub const REASON_HEADER: &str = "x-musicmeta-reason";
+pub const LANE_HEADER: &str = "x-musicmeta-lane";
+
 /// A channel in confirm mode that publishes jobs.
 #[derive(Debug)]
 pub struct Publisher {
@@ -165,23 +187,59 @@ impl Publisher {
 
     /// Publishes one job to `lane` and waits for the broker's confirm.
     pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type(ShortString::from("application/json"))
-            .with_message_id(ShortString::from(job.job_id.to_string()))
-            // The publishing span's trace continues in the worker.
-            .with_headers(crate::telemetry::amqp_headers());
+        self.publish_body(
+            &self.exchange,
+            &lane.routing_key(),
+            &job.encode(),
+            job_properties(job),
+        )
+        .await
+    }
+
+    /// Publishes a job's body and properties, as received, to the
+    /// dead-letter queue, adding the reason and lane to its headers.
+    pub async fn publish_dead_letter(
+        &self,
+        body: &[u8],
+        received: &BasicProperties,
+        letter: &DeadLetter,
+        dead_letter_queue: &str,
+    ) -> Result<(), AmqpError> {
+        let mut headers = received.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from(REASON_HEADER),
+            AMQPValue::LongString(LongString::from(letter.reason.as_str())),
+        );
+        headers.insert(
+            ShortString::from(LANE_HEADER),
+            AMQPValue::LongString(LongString::from(letter.lane.as_str())),
+        );
+        let properties = received.clone().with_delivery_mode(2).with_headers(headers);
+        // The default exchange routes by queue name.
+        self.publish_body("", dead_letter_queue, body, properties)
+            .await
+    }
+
+    /// Publishes `body` and waits for the broker's confirm; a nack or a
+    /// returned (unroutable) message is an error.
+    pub async fn publish_body(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), AmqpError> {
         let confirm = async {
             let confirm = self
                 .channel
                 .basic_publish(
-                    self.exchange.as_str().into(),
-                    lane.routing_key().into(),
+                    exchange.into(),
+                    routing_key.into(),
                     BasicPublishOptions {
                         mandatory: true,
                         ..BasicPublishOptions::default()
                     },
-                    &job.encode(),
+                    body,
                     properties,
                 )
                 .await?
@@ -259,6 +317,23 @@ impl JobPublisher {
         *state = Some((connection, publisher.clone()));
         metrics::gauge!(names::AMQP_CONNECTED, "role" => "publisher").set(1.0);
         Ok(publisher)
+    }
+
+    /// Sends a job's body to this topology's dead-letter queue with `letter`.
+    pub async fn publish_dead_letter(
+        &self,
+        body: &[u8],
+        received: &BasicProperties,
+        letter: &DeadLetter,
+    ) -> Result<(), AmqpError> {
+        let publisher = self.publisher().await?;
+        let result = publisher
+            .publish_dead_letter(body, received, letter, &self.topology.dead_letter_queue)
+            .await;
+        if result.is_err() {
+            *self.state.lock().await = None;
+        }
+        result
     }
 
     /// Closes the connection, if open, so the broker sees a clean goodbye.

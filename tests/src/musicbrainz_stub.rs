@@ -246,12 +246,37 @@ impl MusicBrainzStub {
 
     /// Answers lookups of `mbid` with `body` (a broken or edited response).
     pub async fn serve_body(&self, entity_type: EntityType, mbid: &str, body: Vec<u8>) {
-        Mock::given(method("GET"))
+        self.mount_body(entity_type, mbid, body, None).await;
+    }
+
+    /// Answers the next `times` lookups of `mbid` with `body`, then the
+    /// recording again (a response broken only for a while).
+    pub async fn serve_body_times(
+        &self,
+        entity_type: EntityType,
+        mbid: &str,
+        body: Vec<u8>,
+        times: u64,
+    ) {
+        self.mount_body(entity_type, mbid, body, Some(times)).await;
+    }
+
+    async fn mount_body(
+        &self,
+        entity_type: EntityType,
+        mbid: &str,
+        body: Vec<u8>,
+        times: Option<u64>,
+    ) {
+        let mock = Mock::given(method("GET"))
             .and(path(Self::lookup_path(entity_type, mbid)))
             .respond_with(json(200, body))
-            .with_priority(1)
-            .mount(&self.server)
-            .await;
+            .with_priority(1);
+        let mock = match times {
+            Some(n) => mock.up_to_n_times(n),
+            None => mock,
+        };
+        mock.mount(&self.server).await;
     }
 
     /// Arrival times of the requests, in order (recordings, browses and 503s;

@@ -203,3 +203,55 @@ async fn oversized_requests_get_a_clear_error() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// A dead letter carries why it was given up on; once the cause is gone,
+/// an operator puts it back and it is done.
+#[tokio::test]
+async fn dead_letters_carry_their_reason_and_can_be_requeued() {
+    use musicmeta_ingest_worker::dead_letters;
+    use musicmeta_shared::jobs::FetchJob;
+
+    let app = TestApp::spawn().await;
+    app.musicbrainz
+        .serve_body_times(EntityType::Label, LABEL, b"<html>oops</html>".to_vec(), 1)
+        .await;
+    let mut reports = app.reports();
+    let job = FetchJob::new(EntityType::Label, Mbid::parse(LABEL).unwrap());
+    app.broker.publish(&job, Lane::Refresh).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    assert!(
+        matches!(report.outcome, JobOutcome::DeadLettered { .. }),
+        "{report:?}"
+    );
+
+    let amqp = app.config.amqp.clone();
+    let letters = dead_letters::list(&amqp, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert!(
+        letter
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("could not be used"),
+        "{letter:?}"
+    );
+    assert_eq!(letter.lane, Some(Lane::Refresh));
+    assert_eq!(FetchJob::decode(letter.body.as_bytes()).unwrap(), job);
+    assert_eq!(
+        app.broker.depth(&app.broker.dead_letter_queue).await,
+        1,
+        "listing consumes nothing"
+    );
+
+    assert_eq!(dead_letters::requeue(&amqp, 10).await.unwrap(), 1);
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    assert_eq!(
+        report.outcome,
+        JobOutcome::Stored {
+            stored: Mbid::parse(LABEL).unwrap()
+        }
+    );
+    assert_eq!(report.lane, Lane::Refresh, "back in its own lane");
+    assert_eq!(app.broker.depth(&app.broker.dead_letter_queue).await, 0);
+}

@@ -1,0 +1,104 @@
+//! `ingest-worker dead-letters`: what was given up on, and putting it back.
+//!
+//! A worker dead-letters a job it cannot run (a poison message, a response
+//! it cannot use, a 4xx) with the reason and its lane in the message's
+//! headers. Listing reads the dead-letter queue without consuming it;
+//! requeueing moves each letter back to its lane (publish confirmed, then
+//! the letter is acknowledged, so none is lost in between).
+
+use lapin::options::BasicGetOptions;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use musicmeta_shared::amqp::{self, AmqpError, LANE_HEADER, Publisher, REASON_HEADER, Topology};
+use musicmeta_shared::config::AmqpConfig;
+use musicmeta_shared::jobs::Lane;
+use serde::Serialize;
+
+/// One dead letter as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Letter {
+    /// The message body (a job, or whatever the poison message held).
+    pub body: String,
+    pub reason: Option<String>,
+    pub lane: Option<Lane>,
+}
+
+fn header(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+/// Up to `limit` dead letters, oldest first, left in the queue.
+pub async fn list(config: &AmqpConfig, limit: usize) -> Result<Vec<Letter>, AmqpError> {
+    let topology = Topology::from_config(config);
+    let connection = amqp::connect(&config.url).await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    let mut letters = Vec::new();
+    while letters.len() < limit {
+        let Some(message) = channel
+            .basic_get(
+                topology.dead_letter_queue.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
+            .await?
+        else {
+            break;
+        };
+        let delivery = message.delivery;
+        let headers = delivery.properties.headers().as_ref();
+        letters.push(Letter {
+            body: String::from_utf8_lossy(&delivery.data).into_owned(),
+            reason: header(headers, REASON_HEADER),
+            lane: header(headers, LANE_HEADER).and_then(|l| l.parse().ok()),
+        });
+    }
+    // Unacknowledged, they all return to the queue when the channel closes.
+    let _ = channel.close(200, ShortString::from("listed")).await;
+    let _ = connection.close(200, ShortString::from("listed")).await;
+    Ok(letters)
+}
+
+/// Moves up to `limit` dead letters back to their lanes (backfill when the
+/// lane is unknown); returns how many.
+pub async fn requeue(config: &AmqpConfig, limit: usize) -> Result<usize, AmqpError> {
+    let topology = Topology::from_config(config);
+    let connection = amqp::connect(&config.url).await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    let publisher = Publisher::open(&connection, &topology).await?;
+    let mut moved = 0;
+    while moved < limit {
+        let Some(message) = channel
+            .basic_get(
+                topology.dead_letter_queue.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
+            .await?
+        else {
+            break;
+        };
+        let delivery = message.delivery;
+        let lane = header(delivery.properties.headers().as_ref(), LANE_HEADER)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(Lane::Backfill);
+        let properties = lapin::BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"));
+        publisher
+            .publish_body(
+                &topology.exchange,
+                &lane.routing_key(),
+                &delivery.data,
+                properties,
+            )
+            .await?;
+        delivery
+            .ack(lapin::options::BasicAckOptions::default())
+            .await?;
+        moved += 1;
+    }
+    let _ = connection.close(200, ShortString::from("requeued")).await;
+    Ok(moved)
+}
