@@ -6,8 +6,10 @@
 //! requeueing moves each letter back to its lane (publish confirmed, then
 //! the letter is acknowledged, so none is lost in between).
 
+use lapin::message::Delivery;
 use lapin::options::BasicGetOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Connection};
 use musicmeta_shared::amqp::{self, AmqpError, LANE_HEADER, Publisher, REASON_HEADER, Topology};
 use musicmeta_shared::config::AmqpConfig;
 use musicmeta_shared::jobs::Lane;
