@@ -31,24 +31,34 @@ fn header(headers: Option<&FieldTable>, name: &str) -> Option<String> {
     }
 }
 
-/// Up to `limit` dead letters, oldest first, left in the queue.
-pub async fn list(config: &AmqpConfig, limit: usize) -> Result<Vec<Letter>, AmqpError> {
+/// A connection, a channel and the topology declared on it.
+async fn open(config: &AmqpConfig) -> Result<(Connection, Channel, Topology), AmqpError> {
     let topology = Topology::from_config(config);
     let connection = amqp::connect(&config.url).await?;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
+    Ok((connection, channel, topology))
+}
+
+/// The next dead letter, held (unacknowledged) by `channel`.
+async fn next(channel: &Channel, topology: &Topology) -> Result<Option<Delivery>, AmqpError> {
+    let message = channel
+        .basic_get(
+            topology.dead_letter_queue.as_str().into(),
+            BasicGetOptions { no_ack: false },
+        )
+        .await?;
+    Ok(message.map(|m| m.delivery))
+}
+
+/// Up to `limit` dead letters, oldest first, left in the queue.
+pub async fn list(config: &AmqpConfig, limit: usize) -> Result<Vec<Letter>, AmqpError> {
+    let (connection, channel, topology) = open(config).await?;
     let mut letters = Vec::new();
     while letters.len() < limit {
-        let Some(message) = channel
-            .basic_get(
-                topology.dead_letter_queue.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
+        let Some(delivery) = next(&channel, &topology).await? else {
             break;
         };
-        let delivery = message.delivery;
         let headers = delivery.properties.headers().as_ref();
         letters.push(Letter {
             body: String::from_utf8_lossy(&delivery.data).into_owned(),
@@ -65,23 +75,13 @@ pub async fn list(config: &AmqpConfig, limit: usize) -> Result<Vec<Letter>, Amqp
 /// Moves up to `limit` dead letters back to their lanes (backfill when the
 /// lane is unknown); returns how many.
 pub async fn requeue(config: &AmqpConfig, limit: usize) -> Result<usize, AmqpError> {
-    let topology = Topology::from_config(config);
-    let connection = amqp::connect(&config.url).await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
+    let (connection, channel, topology) = open(config).await?;
     let publisher = Publisher::open(&connection, &topology).await?;
     let mut moved = 0;
     while moved < limit {
-        let Some(message) = channel
-            .basic_get(
-                topology.dead_letter_queue.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
+        let Some(delivery) = next(&channel, &topology).await? else {
             break;
         };
-        let delivery = message.delivery;
         let lane = header(delivery.properties.headers().as_ref(), LANE_HEADER)
             .and_then(|l| l.parse().ok())
             .unwrap_or(Lane::Backfill);
