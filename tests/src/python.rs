@@ -39,11 +39,27 @@ pub fn require(imports: &str) {
     );
 }
 
+/// Longest a Python program may run before the test fails.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Runs a command off the async runtime's threads, so the services under
-/// test in this process keep serving meanwhile.
+/// test in this process keep serving meanwhile; bounded by [`LIMIT`].
 pub async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output())
+    let shown = format!("{command:?}");
+    let run = tokio::task::spawn_blocking(move || command.output());
+    tokio::time::timeout(LIMIT, run)
         .await
+        .unwrap_or_else(|_| panic!("{shown} did not exit within {LIMIT:?}"))
         .expect("python task")
-        .unwrap_or_else(|e| panic!("running python: {e}; {INSTALL_HINT}"))
+        .unwrap_or_else(|e| panic!("running {shown}: {e}; {INSTALL_HINT}"))
+}
+
+/// A finished run's status and output, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }

@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
 use lapin::types::{AMQPValue, ShortString};
@@ -29,10 +28,7 @@ const LABEL_2: &str = "82935ddb-a9d6-45a7-85e3-0b0add51fa1c";
 const RICK_ASTLEY: &str = "db92a151-1ac2-438b-bc43-b82e149ddd50";
 const JOB_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-use musicmeta_tests::python::{self, INSTALL_HINT};
-/// Bound on one run of the publisher (it only waits for broker confirms).
-const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
-
+use musicmeta_tests::python::{self, describe};
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -160,15 +156,6 @@ fn require_pika() {
     python::require("import pika");
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// Runs `tests/python/publish_jobs.py` against the app's exchange, off the
 /// runtime's threads so the worker in this process keeps consuming.
 async fn publish_with_pika(app: &TestApp, routing_key: &str, extra: &[&str]) -> Output {
@@ -183,12 +170,7 @@ async fn publish_with_pika(app: &TestApp, routing_key: &str, extra: &[&str]) -> 
         routing_key.to_owned(),
     ];
     args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let run = tokio::task::spawn_blocking(move || python_command(&args).output());
-    tokio::time::timeout(SCRIPT_LIMIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("publish_jobs.py did not exit within {SCRIPT_LIMIT:?}"))
-        .expect("publisher thread")
-        .unwrap_or_else(|e| panic!("running publish_jobs.py: {e}; {INSTALL_HINT}"))
+    python::output(python_command(&args)).await
 }
 
 /// The job ids the script printed, one JSON line per confirmed job.

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_tests::{TestApp, fixtures};
@@ -16,10 +15,7 @@ use serde_json::Value;
 
 const RELEASE: &str = "7c07f9a1-381f-4c00-8d17-2acc537597f8"; // BEYONCÉ, 2 media
 
-use musicmeta_tests::python::{self, INSTALL_HINT};
-
-/// Bound on one client run; the client's own gRPC deadline is 15 s.
-const CLIENT_LIMIT: Duration = Duration::from_secs(90);
+use musicmeta_tests::python::{self, describe};
 
 fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python")
@@ -36,16 +32,10 @@ fn require_python() {
 /// Runs `python3 <args>` in `clients/python/` off the runtime's threads, so
 /// the query-api and worker in this process keep serving meanwhile.
 async fn run_python(args: Vec<String>) -> Output {
-    let shown = args.join(" ");
-    let run = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        python_command(&args).output()
-    });
-    tokio::time::timeout(CLIENT_LIMIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("`python3 {shown}` did not exit within {CLIENT_LIMIT:?}"))
-        .expect("client thread")
-        .unwrap_or_else(|e| panic!("running `python3 {shown}`: {e}; {INSTALL_HINT}"))
+    python::output(python_command(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .await
 }
 
 /// `python3 -m musicmeta_client --addr <app> <args>`.
@@ -58,15 +48,6 @@ async fn run_client(app: &TestApp, args: &[&str]) -> Output {
     ];
     all.extend(args.iter().map(|a| (*a).to_owned()));
     run_python(all).await
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn stdout_json(output: &Output) -> Value {
