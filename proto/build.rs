@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "musicmeta/v1/entities.proto",
         "musicmeta/v1/metadata_service.proto",
         "musicmeta/v1/admin_service.proto",
+        "musicmeta/v1/catalog_service.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

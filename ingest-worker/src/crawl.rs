@@ -10,15 +10,25 @@
 //! one. A complete list checked within the entity type's TTL is not browsed
 //! again. Children are queued through the same `fetch_request` claim as
 //! lookups, so an entity reached twice is fetched once.
+//!
+//! Any job may also complete lists a browse call found partial: query-api
+//! records the wanted list in the `fetch_request` ledger under the list's key
+//! (`artist/recordings`, `label/releases`, ...) and publishes an ordinary job
+//! for the parent. After the parent is handled, every list wanted for it is
+//! browsed to the end and its ledger entry cleared; no children are fetched
+//! for it, so completing a list of 500 release groups costs five requests,
+//! not 505. Label and recording lists are browsed only on such a request:
+//! a depth crawl never fans out through a label (a label may have tens of
+//! thousands of releases).
 
 use std::time::{Duration, SystemTime};
 
 use musicmeta_shared::amqp::JobPublisher;
+use musicmeta_shared::catalog::BrowseList;
 use musicmeta_shared::config::CacheConfig;
 use musicmeta_shared::db::outcome::Outcome;
-use musicmeta_shared::db::write::Relation;
 use musicmeta_shared::db::{
-    CacheStateRepository, DbError, EntityRepository, EntityWriter, PgStore,
+    CacheStateRepository, DbError, EntityRepository, EntityWriter, PgStore, browse,
 };
 use musicmeta_shared::domain::{Entity, Release};
 use musicmeta_shared::jobs::{FetchJob, Lane};
@@ -48,25 +58,18 @@ impl Crawler<'_> {
         stored: Mbid,
         entity: Option<&Entity>,
     ) -> Result<u32, ProcessError> {
+        self.complete_lists(job, stored).await?;
         if job.depth == 0 {
             return Ok(0);
         }
         let children = match job.entity_type {
             EntityType::Artist => {
-                self.browse(
-                    EntityType::ReleaseGroup,
-                    (EntityType::Artist, stored),
-                    Relation::ReleaseGroups,
-                )
-                .await?
+                self.browse(BrowseList::ArtistReleaseGroups, stored, Lane::Backfill)
+                    .await?
             }
             EntityType::ReleaseGroup => {
-                self.browse(
-                    EntityType::Release,
-                    (EntityType::ReleaseGroup, stored),
-                    Relation::Releases,
-                )
-                .await?
+                self.browse(BrowseList::ReleaseGroupReleases, stored, Lane::Backfill)
+                    .await?
             }
             EntityType::Release => match entity {
                 Some(Entity::Release(release)) => release_children(release),
@@ -87,29 +90,51 @@ impl Crawler<'_> {
         Ok(queued)
     }
 
+    /// Browses to the end every list a browse call asked to complete for
+    /// this job's entity (by the requested MBID or the one it was merged
+    /// into), then clears each request.
+    async fn complete_lists(&self, job: &FetchJob, stored: Mbid) -> Result<(), ProcessError> {
+        let parents = if stored == job.mbid {
+            vec![stored]
+        } else {
+            vec![job.mbid, stored]
+        };
+        let wanted = {
+            let client = self.store.pool().get().await.map_err(DbError::from)?;
+            browse::pending_completions(&client, job.entity_type, &parents).await?
+        };
+        for (list, requested_for) in wanted {
+            // Someone is waiting to page through it: ahead of backfill.
+            let items = self.browse(list, stored, Lane::Refresh).await?;
+            let client = self.store.pool().get().await.map_err(DbError::from)?;
+            browse::release_completion(&client, list, requested_for).await?;
+            info!(list = list.key(), items = items.len(), "list completed");
+        }
+        Ok(())
+    }
+
     /// Pages through a browse list, storing each page; returns the item ids.
     async fn browse(
         &self,
-        item_type: EntityType,
-        parent: (EntityType, Mbid),
-        relation: Relation,
+        list: BrowseList,
+        parent_mbid: Mbid,
+        lane: Lane,
     ) -> Result<Vec<(EntityType, Mbid)>, ProcessError> {
+        let (item_type, relation) = (list.item_type(), list.relation());
+        let parent = (list.parent_type(), parent_mbid);
         if let Some(state) = self.store.aggregate(parent.0, parent.1, relation).await?
             && state.complete
             && young(state.checked_at, self.cache.ttl(parent.0))
         {
-            debug!(
-                relation = relation.as_str(),
-                "list complete and fresh; not browsing"
-            );
-            return self.known_children(item_type, parent).await;
+            debug!(list = list.key(), "list complete and fresh; not browsing");
+            return self.known_children(list, parent_mbid).await;
         }
         let mut ids = Vec::new();
         let mut offset = 0u32;
         loop {
             let Some(page) = self
                 .musicbrainz
-                .browse(item_type, parent, offset, Lane::Backfill)
+                .browse(item_type, parent, offset, lane)
                 .await?
             else {
                 break;
@@ -129,15 +154,14 @@ impl Crawler<'_> {
     /// The children a complete list already names in the cache.
     async fn known_children(
         &self,
-        item_type: EntityType,
-        parent: (EntityType, Mbid),
+        list: BrowseList,
+        parent: Mbid,
     ) -> Result<Vec<(EntityType, Mbid)>, ProcessError> {
-        Ok(self
-            .store
-            .children(item_type, parent)
+        let client = self.store.pool().get().await.map_err(DbError::from)?;
+        Ok(browse::item_ids(&client, list, parent)
             .await?
             .into_iter()
-            .map(|m| (item_type, m))
+            .map(|m| (list.item_type(), m))
             .collect())
     }
 

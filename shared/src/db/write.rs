@@ -219,7 +219,7 @@ async fn upsert_release_group(
     )
     .await?;
     for release in &g.releases {
-        upsert_release_stub(tx, release, g.mbid).await?;
+        upsert_release_stub(tx, release, Some(g.mbid)).await?;
     }
     Ok(())
 }
@@ -364,8 +364,10 @@ async fn upsert_release(
 pub enum Relation {
     /// An artist's release groups (through their artist credits).
     ReleaseGroups,
-    /// A release group's releases.
+    /// A release group's releases, or a label's.
     Releases,
+    /// An artist's recordings (through their artist credits).
+    Recordings,
 }
 
 impl Relation {
@@ -373,6 +375,7 @@ impl Relation {
         match self {
             Relation::ReleaseGroups => "release-groups",
             Relation::Releases => "releases",
+            Relation::Recordings => "recordings",
         }
     }
 }
@@ -410,7 +413,29 @@ pub async fn store_browse_page(
                     date: r.date.clone(),
                     country: r.country.clone(),
                 };
-                upsert_release_stub(tx, &stub, parent.1).await?;
+                // Only a release group's browse names the group; a label's
+                // leaves whatever group the release already had.
+                let group = (parent.0 == EntityType::ReleaseGroup).then_some(parent.1);
+                if upsert_release_stub(tx, &stub, group).await? {
+                    replace_stub_credits(tx, EntityType::Release, r.mbid, &r.artist_credit).await?;
+                }
+                if parent.0 == EntityType::Label {
+                    link_release_label(tx, r.mbid, parent.1).await?;
+                }
+            }
+            Entity::Recording(r) => {
+                let still_stub = upsert_browsed_recording_stub(tx, r).await?;
+                if still_stub {
+                    let credits = if r.artist_credit.is_empty() && parent.0 == EntityType::Artist {
+                        // An artist's browse lists only recordings credited to
+                        // the artist; a page without credits (asked without
+                        // inc=artist-credits) still says that much.
+                        parent_credit(tx, parent.1).await?
+                    } else {
+                        r.artist_credit.clone()
+                    };
+                    replace_stub_credits(tx, EntityType::Recording, r.mbid, &credits).await?;
+                }
             }
             // Browses of other kinds are not crawled.
             _ => {}
@@ -551,11 +576,13 @@ async fn upsert_release_group_stub(
     Ok(())
 }
 
+/// Upserts a release stub; true when the row is (still) a stub. `group`
+/// `None` keeps the group the row already names.
 async fn upsert_release_stub(
     tx: &impl GenericClient,
     r: &ReleaseRef,
-    group: Mbid,
-) -> Result<(), DbError> {
+    group: Option<Mbid>,
+) -> Result<bool, DbError> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO release (mbid, title, disambiguation, status, release_date, country, \
@@ -563,23 +590,123 @@ async fn upsert_release_stub(
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, status = EXCLUDED.status, \
                release_date = EXCLUDED.release_date, country = EXCLUDED.country, \
-               release_group_mbid = EXCLUDED.release_group_mbid \
+               release_group_mbid = coalesce(EXCLUDED.release_group_mbid, \
+                 release.release_group_mbid) \
              WHERE release.fetched_at IS NULL",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &r.mbid.as_uuid(),
-            &r.title,
-            &r.disambiguation,
-            &r.status,
-            &r.date,
-            &r.country,
-            &group.as_uuid(),
-        ],
-    )
-    .await?;
+    let written = tx
+        .execute(
+            &stmt,
+            &[
+                &r.mbid.as_uuid(),
+                &r.title,
+                &r.disambiguation,
+                &r.status,
+                &r.date,
+                &r.country,
+                &group.map(|g| g.as_uuid()),
+            ],
+        )
+        .await?;
+    Ok(written > 0)
+}
+
+/// A recording met in a browse page: like a track's stub, plus the first
+/// release date the browse carries. True when the row is (still) a stub.
+async fn upsert_browsed_recording_stub(
+    tx: &impl GenericClient,
+    r: &Recording,
+) -> Result<bool, DbError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO recording (mbid, title, disambiguation, length_ms, video, \
+               first_release_date) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
+               disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
+               video = EXCLUDED.video, first_release_date = EXCLUDED.first_release_date \
+             WHERE recording.fetched_at IS NULL",
+        )
+        .await?;
+    let written = tx
+        .execute(
+            &stmt,
+            &[
+                &r.mbid.as_uuid(),
+                &r.title,
+                &r.disambiguation,
+                &r.length_ms,
+                &r.video,
+                &r.first_release_date,
+            ],
+        )
+        .await?;
+    Ok(written > 0)
+}
+
+/// The credit "this artist" alone, from the artist's cached row.
+async fn parent_credit(
+    tx: &impl GenericClient,
+    artist: Mbid,
+) -> Result<Vec<ArtistCredit>, DbError> {
+    let stmt = tx
+        .prepare_cached("SELECT name, sort_name, disambiguation FROM artist WHERE mbid = $1")
+        .await?;
+    let Some(row) = tx.query_opt(&stmt, &[&artist.as_uuid()]).await? else {
+        return Ok(Vec::new());
+    };
+    let name: String = row.get(0);
+    Ok(vec![ArtistCredit {
+        artist: ArtistRef {
+            mbid: artist,
+            name: name.clone(),
+            sort_name: row.get(1),
+            disambiguation: row.get(2),
+        },
+        credited_name: name,
+        join_phrase: String::new(),
+    }])
+}
+
+/// A stub's credit is all we know of it; a fetched entity keeps its own.
+async fn replace_stub_credits(
+    tx: &impl GenericClient,
+    owner: EntityType,
+    mbid: Mbid,
+    credits: &[ArtistCredit],
+) -> Result<(), DbError> {
+    if credits.is_empty() {
+        return Ok(());
+    }
+    replace_credits(tx, owner.as_str(), mbid.as_uuid(), credits).await
+}
+
+/// Links a release met in a label's browse to the label, unless the release
+/// already names it (a fetched release's own label list is left alone: it
+/// is replaced whole when the release is fetched).
+async fn link_release_label(
+    tx: &impl GenericClient,
+    release: Mbid,
+    label: Mbid,
+) -> Result<(), DbError> {
+    // The worker fetches the label before browsing it, so its row exists;
+    // a nameless stub keeps the reference valid if it somehow does not.
+    let ensure_label = tx
+        .prepare_cached(
+            "INSERT INTO label (mbid, name) VALUES ($1, '') ON CONFLICT (mbid) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&ensure_label, &[&label.as_uuid()]).await?;
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO release_label (release_mbid, position, label_mbid) \
+             SELECT $1, coalesce(max(position) + 1, 0), $2 FROM release_label \
+             WHERE release_mbid = $1 \
+             HAVING NOT bool_or(label_mbid IS NOT DISTINCT FROM $2) IS TRUE",
+        )
+        .await?;
+    tx.execute(&stmt, &[&release.as_uuid(), &label.as_uuid()])
+        .await?;
     Ok(())
 }
 
