@@ -1,16 +1,20 @@
 //! `ingest-worker dead-letters`: what was given up on, and putting it back.
 //!
 //! A worker dead-letters a job it cannot run (a poison message, a response
-//! it cannot use, a 4xx) with the reason and its lane in the message's
-//! headers. Listing reads the dead-letter queue without consuming it;
-//! requeueing moves each letter back to its lane (publish confirmed, then
+//! it cannot use, a 4xx, a panic, or a transient failure that outlasted
+//! `retry.max_attempts`) with the reason, its lane and the number of
+//! attempts made in the message's headers. Listing reads the dead-letter
+//! queue without consuming it; requeueing moves each letter back to its lane
+//! as a new job whose attempts count from 1 again (publish confirmed, then
 //! the letter is acknowledged, so none is lost in between).
 
 use lapin::message::Delivery;
 use lapin::options::BasicGetOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection};
-use musicmeta_shared::amqp::{self, AmqpError, LANE_HEADER, Publisher, REASON_HEADER, Topology};
+use musicmeta_shared::amqp::{
+    self, ATTEMPT_HEADER, AmqpError, LANE_HEADER, Publisher, REASON_HEADER, Topology,
+};
 use musicmeta_shared::config::AmqpConfig;
 use musicmeta_shared::jobs::Lane;
 use serde::Serialize;
@@ -22,6 +26,8 @@ pub struct Letter {
     pub body: String,
     pub reason: Option<String>,
     pub lane: Option<Lane>,
+    /// How many attempts the worker made before giving up.
+    pub attempts: Option<u32>,
 }
 
 fn header(headers: Option<&FieldTable>, name: &str) -> Option<String> {
@@ -64,6 +70,9 @@ pub async fn list(config: &AmqpConfig, limit: usize) -> Result<Vec<Letter>, Amqp
             body: String::from_utf8_lossy(&delivery.data).into_owned(),
             reason: header(headers, REASON_HEADER),
             lane: header(headers, LANE_HEADER).and_then(|l| l.parse().ok()),
+            attempts: headers
+                .is_some_and(|h| h.contains_key(ATTEMPT_HEADER))
+                .then(|| amqp::attempt_of(&delivery.properties)),
         });
     }
     // Unacknowledged, they all return to the queue when the channel closes.
@@ -85,6 +94,7 @@ pub async fn requeue(config: &AmqpConfig, limit: usize) -> Result<usize, AmqpErr
         let lane = header(delivery.properties.headers().as_ref(), LANE_HEADER)
             .and_then(|l| l.parse().ok())
             .unwrap_or(Lane::Backfill);
+        // Fresh properties: the requeued job starts again at attempt 1.
         let properties = lapin::BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"));

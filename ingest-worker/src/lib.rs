@@ -6,12 +6,14 @@
 //! Layout:
 //! - [`worker`]: the consume → fetch → store → ack loop and its outcomes.
 //! - `crawl`: following relations for jobs with `depth > 0`.
+//! - `retry`: when a transiently failed job is tried again, or given up on.
 //! - [`dead_letters`]: listing and requeueing what workers gave up on.
 //! - [`backfill`]: the `backfill` subcommand, publishing jobs for a list of MBIDs.
 
 pub mod backfill;
 mod crawl;
 pub mod dead_letters;
+mod retry;
 pub mod worker;
 
 pub use worker::{JobOutcome, JobReport, Worker, WorkerError};

@@ -5,32 +5,43 @@
 //! idempotent, so a redelivered job changes nothing. Outcomes:
 //! - stored / 404 remembered / already fresh → ack;
 //! - poison message or permanent failure (unparseable upstream response,
-//!   HTTP 4xx other than 404) → reject without requeue: it dead-letters to
-//!   `<queue>.dlq` for an operator to inspect;
-//! - transient failure (503 storm, network, database down) → requeued after
-//!   a backoff that grows with consecutive failures.
+//!   HTTP 4xx other than 404) → published to `<queue>.dlq` with the reason,
+//!   lane and attempt in its headers, then acked, for an operator to inspect;
+//! - transient failure (503 storm, 5xx, timeout, network, database down) →
+//!   a copy goes to a delayed retry queue that returns it to its lane after
+//!   a backoff growing with its attempt number (`crate::retry`), then the
+//!   delivery is acked; after `retry.max_attempts` attempts it is
+//!   dead-lettered instead;
+//! - a panic while handling a job → caught, logged and dead-lettered as that
+//!   job's failure (`panic: …`); the worker goes on consuming.
+//!
+//! A retry copy or dead letter is confirmed by the broker before the
+//! delivery is acked, so a crash in between duplicates a job rather than
+//! losing it, and idempotent storing absorbs the duplicate.
 //!
 //! Each lane (interactive, refresh, backfill) is its own consumer with at most
 //! `amqp.prefetch` jobs in flight. Every MusicBrainz request passes the
 //! [`RateGate`]: highest lane first at each slot, slots shared with every
 //! other worker through PostgreSQL.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
-use musicmeta_shared::amqp::{self, AmqpError, DeadLetter, JobPublisher, Topology};
+use musicmeta_shared::amqp::{self, AmqpError, DeadLetter, JobPublisher, Retry, Topology};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError, names};
 use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_shared::status::{self, Activity};
 use musicmeta_shared::telemetry;
 
 use crate::crawl::Crawler;
+use crate::retry::RetryPolicy;
 use musicmeta_shared::config::{Config, ConfigError};
 use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::{
@@ -45,6 +56,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Test builds only (feature `test-hooks`): a delivery carrying this header
+/// panics inside the job handler, so tests can check that a panic costs
+/// that one message and not the worker. Production builds have no such path.
+#[cfg(feature = "test-hooks")]
+pub const PANIC_HEADER: &str = "x-musicmeta-test-panic";
 /// How long a stopping worker lets its in-flight jobs finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -72,10 +89,10 @@ pub enum JobOutcome {
     NotFound,
     /// The cache already held a fresh copy; no upstream request was made.
     AlreadyFresh,
-    /// Rejected to the dead-letter queue.
+    /// Sent to the dead-letter queue.
     DeadLettered { reason: String },
-    /// Handed back to the queue to be tried again.
-    Requeued { reason: String },
+    /// Failed transiently; `retry` says when it comes back, as which attempt.
+    Requeued { reason: String, retry: Retry },
 }
 
 /// One report per delivery, broadcast for observers (tests, metrics).
@@ -85,6 +102,8 @@ pub struct JobReport {
     pub entity: Option<(EntityType, Mbid)>,
     pub lane: Lane,
     pub redelivered: bool,
+    /// Which attempt this delivery was (its `x-musicmeta-attempt`, else 1).
+    pub attempt: u32,
     /// Child jobs a crawl queued (depth > 0).
     pub queued: u32,
     /// The trace the job's span belongs to (the publisher's, when the job
@@ -128,6 +147,8 @@ struct Inner {
     /// Queues crawled children; its own connection, opened on first use.
     publisher: JobPublisher,
     reports: broadcast::Sender<JobReport>,
+    retry: RetryPolicy,
+    /// Failed hand-backs in a row, for the backoff when even that fails.
     consecutive_failures: AtomicU32,
     /// The gate the MusicBrainz client's requests pass (counts them).
     gate: RateGate,
@@ -168,6 +189,7 @@ impl Worker {
         let publisher =
             JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp));
         let (reports, _) = broadcast::channel(1024);
+        let retry = RetryPolicy::from_config(&config.retry);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -175,6 +197,7 @@ impl Worker {
                 musicbrainz,
                 publisher,
                 reports,
+                retry,
                 consecutive_failures: AtomicU32::new(0),
                 gate,
                 id: format!(
@@ -318,22 +341,24 @@ impl Worker {
     /// Handles one delivery end to end and acknowledges it accordingly.
     pub async fn handle(&self, delivery: Delivery, lane: Lane) -> JobReport {
         let redelivered = delivery.redelivered;
+        let attempt = amqp::attempt_of(&delivery.properties);
         let job = match FetchJob::decode(&delivery.data) {
             Ok(job) => job,
             Err(e) => {
-                warn!(error = %e, "poison message; dead-lettering");
+                warn!(error = %e, attempt, "poison message; dead-lettering");
                 let report = JobReport {
                     job_id: None,
                     entity: None,
                     lane,
                     redelivered,
+                    attempt,
                     queued: 0,
                     trace_id: None,
                     outcome: JobOutcome::DeadLettered {
                         reason: e.to_string(),
                     },
                 };
-                self.settle(&delivery, lane, &report.outcome).await;
+                self.settle(&delivery, lane, attempt, &report.outcome).await;
                 return self.publish_report(report);
             }
         };
@@ -344,6 +369,7 @@ impl Worker {
             mbid = %job.mbid,
             %lane,
             depth = job.depth,
+            attempt,
             redelivered,
             trace_id = tracing::field::Empty,
         );
@@ -358,32 +384,72 @@ impl Worker {
         }
         async {
             let mut queued = 0;
-            let outcome = match self.process(&job, lane).await {
-                Ok((outcome, children)) => {
+            let run = async {
+                #[cfg(feature = "test-hooks")]
+                if delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .is_some_and(|h| h.contains_key(PANIC_HEADER))
+                {
+                    panic!("test hook: {PANIC_HEADER} asked for a panic");
+                }
+                self.process(&job, lane).await
+            };
+            // A panic is this job's failure, not the worker's: the state it
+            // touched is this job's own (its transaction rolls back when
+            // dropped), so nothing shared is left half-changed.
+            let outcome = match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(Ok((outcome, children))) => {
                     self.inner.consecutive_failures.store(0, Ordering::Relaxed);
                     queued = children;
                     outcome
                 }
-                Err(e) if e.is_permanent() => {
+                Ok(Err(e)) if e.is_permanent() => {
                     error!(error = %e, "job failed permanently; dead-lettering");
                     self.forget_claim(&job).await;
-                    JobOutcome::DeadLettered { reason: e.to_string() }
+                    JobOutcome::DeadLettered {
+                        reason: e.to_string(),
+                    }
                 }
-                Err(e) => {
-                    let failures = self.inner.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                    let wait = Duration::from_millis(250u64.saturating_mul(1 << failures.min(7))).min(MAX_BACKOFF);
-                    warn!(error = %e, failures, wait_ms = wait.as_millis() as u64, "job failed; requeueing after backoff");
-                    tokio::time::sleep(wait).await;
-                    JobOutcome::Requeued { reason: e.to_string() }
+                Ok(Err(e)) => match self.inner.retry.after_failure(lane, attempt) {
+                    Some(retry) => {
+                        warn!(
+                            error = %e,
+                            next_attempt = retry.attempt,
+                            delay_ms = retry.delay.as_millis() as u64,
+                            "job failed; retrying later"
+                        );
+                        JobOutcome::Requeued {
+                            reason: e.to_string(),
+                            retry,
+                        }
+                    }
+                    None => {
+                        error!(error = %e, "job failed on its last attempt; dead-lettering");
+                        self.forget_claim(&job).await;
+                        JobOutcome::DeadLettered {
+                            reason: format!("gave up after {attempt} attempts: {e}"),
+                        }
+                    }
+                },
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    error!(panic = %message, "job handler panicked; dead-lettering");
+                    self.forget_claim(&job).await;
+                    JobOutcome::DeadLettered {
+                        reason: format!("panic: {message}"),
+                    }
                 }
             };
-            self.settle(&delivery, lane, &outcome).await;
+            self.settle(&delivery, lane, attempt, &outcome).await;
             info!(outcome = ?outcome, "job done");
             self.publish_report(JobReport {
                 job_id: Some(job.job_id),
                 entity: Some((job.entity_type, job.mbid)),
                 lane,
                 redelivered,
+                attempt,
                 queued,
                 trace_id,
                 outcome,
@@ -408,9 +474,11 @@ impl Worker {
         report
     }
 
-    /// Acks, rejects or requeues; a failure here means the channel is gone
-    /// and the broker will redeliver, which idempotent storing absorbs.
-    async fn settle(&self, delivery: &Delivery, lane: Lane, outcome: &JobOutcome) {
+    /// Acks after publishing a dead letter or retry copy (confirmed), or
+    /// acks a finished job. A failure here means the channel is gone and the
+    /// broker will redeliver, which idempotent storing absorbs.
+    async fn settle(&self, delivery: &Delivery, lane: Lane, attempt: u32, outcome: &JobOutcome) {
+        let publisher = &self.inner.publisher;
         let result = match outcome {
             JobOutcome::DeadLettered { reason } => {
                 // To the DLQ with the reason in its headers, then ack; if
@@ -419,8 +487,8 @@ impl Worker {
                 let letter = DeadLetter {
                     reason: reason.clone(),
                     lane,
+                    attempt,
                 };
-                let publisher = &self.inner.publisher;
                 match publisher
                     .publish_dead_letter(&delivery.data, &delivery.properties, &letter)
                     .await
@@ -432,13 +500,38 @@ impl Worker {
                     }
                 }
             }
-            JobOutcome::Requeued { .. } => {
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
+            JobOutcome::Requeued { retry, .. } => {
+                match publisher
+                    .publish_retry(&delivery.data, &delivery.properties, retry)
                     .await
+                {
+                    Ok(()) => {
+                        self.inner.consecutive_failures.store(0, Ordering::Relaxed);
+                        delivery.ack(BasicAckOptions::default()).await
+                    }
+                    Err(error) => {
+                        // Without a retry queue, hand it straight back after a
+                        // pause, so a broker in trouble is not hammered; this
+                        // attempt is tried again under the same number.
+                        let failures = self
+                            .inner
+                            .consecutive_failures
+                            .fetch_add(1, Ordering::Relaxed)
+                            + 1;
+                        let wait =
+                            Duration::from_millis(250u64.saturating_mul(1 << failures.min(7)))
+                                .min(MAX_BACKOFF);
+                        warn!(%error, failures, wait_ms = wait.as_millis() as u64,
+                            "could not publish the retry copy; requeueing after a pause");
+                        tokio::time::sleep(wait).await;
+                        delivery
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..BasicNackOptions::default()
+                            })
+                            .await
+                    }
+                }
             }
             _ => delivery.ack(BasicAckOptions::default()).await,
         };
@@ -554,6 +647,15 @@ async fn heartbeat_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
             _ = tokio::time::sleep(status::HEARTBEAT_EVERY) => {}
         }
     }
+}
+
+/// The text a panic was raised with, if it was a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 fn hostname() -> String {

@@ -7,6 +7,24 @@
 //! `<amqp.queue>.dlq`. Every process declares it on connect, so start-up
 //! order does not matter.
 //!
+//! Delayed retries: each lane has [`RETRY_TIERS`] retry queues,
+//! `<amqp.queue>.<lane>.retry.<n>` (n = 1…6), which nobody consumes. A
+//! worker that must try a job again publishes a copy to the tier of its
+//! attempt with a per-message `expiration` (the tier's delay, jittered
+//! between half and all of it) and the next attempt's number in
+//! [`ATTEMPT_HEADER`]; when the copy expires the broker dead-letters it
+//! through the jobs exchange with routing key `fetch.<lane>`, back into its
+//! lane. Why several tiers: RabbitMQ expires messages only at the head of a
+//! queue, so in a single retry queue a short delay would wait behind a long
+//! one; within a tier every delay lies between half the tier's delay and
+//! all of it, so no copy waits longer than its tier's delay. Why the delay
+//! per message rather than `x-message-ttl` on the queue: queue arguments
+//! cannot change once declared (a redeclare with others fails with
+//! `PRECONDITION_FAILED`), so with the delay in the message the names and
+//! arguments do not depend on the `retry.*` configuration, which can change
+//! freely. Why per lane: the queue's own dead-letter routing key takes the
+//! copy back to its lane, with no routing header to keep.
+//!
 //! A publish counts only when the broker confirms it: jobs are persistent,
 //! `mandatory`, and a nack or a returned (unroutable) message is an error.
 
@@ -38,6 +56,9 @@ pub enum AmqpError {
     Nacked,
     #[error("job was unroutable: {0}")]
     Returned(String),
+    /// The URL's `cacertfile` cannot be used.
+    #[error("broker TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Names of the exchange and queues, from configuration.
@@ -61,6 +82,19 @@ impl Topology {
     /// The queue that holds `lane`'s jobs.
     pub fn lane_queue(&self, lane: Lane) -> String {
         format!("{}.{}", self.queue, lane.as_str())
+    }
+
+    /// The retry queue of `lane` for delay tier `tier` (1 to [`RETRY_TIERS`]).
+    pub fn retry_queue(&self, lane: Lane, tier: u32) -> String {
+        format!("{}.{}.retry.{tier}", self.queue, lane.as_str())
+    }
+
+    /// Every retry queue, lane by lane, shortest delay first.
+    pub fn retry_queues(&self) -> Vec<String> {
+        Lane::ALL
+            .into_iter()
+            .flat_map(|lane| (1..=RETRY_TIERS).map(move |tier| self.retry_queue(lane, tier)))
+            .collect()
     }
 
     /// Declares the exchange, the queue, its dead-letter queue and binding.
@@ -113,6 +147,25 @@ impl Topology {
                     FieldTable::default(),
                 )
                 .await?;
+            // Expired retry copies go back to the lane through the exchange.
+            let mut retry_args = FieldTable::default();
+            retry_args.insert(
+                ShortString::from("x-dead-letter-exchange"),
+                AMQPValue::LongString(LongString::from(self.exchange.as_str())),
+            );
+            retry_args.insert(
+                ShortString::from("x-dead-letter-routing-key"),
+                AMQPValue::LongString(LongString::from(lane.routing_key())),
+            );
+            for tier in 1..=RETRY_TIERS {
+                channel
+                    .queue_declare(
+                        self.retry_queue(lane, tier).as_str().into(),
+                        durable,
+                        retry_args.clone(),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -129,11 +182,17 @@ fn job_properties(job: &FetchJob) -> BasicProperties {
 }
 
 /// Connects with a bounded wait, so a dead broker is an error, not a hang.
+/// `amqps://` uses TLS, trusting the system's CAs and the URL's
+/// `cacertfile`, if any ([`crate::tls::amqp`]).
 pub async fn connect(url: &str) -> Result<Connection, AmqpError> {
     let properties = ConnectionProperties::default().with_connection_name(LongString::from(
         format!("musicmeta-{}", std::process::id()),
     ));
-    tokio::time::timeout(BROKER_TIMEOUT, Connection::connect(url, properties))
+    let builder = lapin::DefaultConnectionBuilder::new()?
+        .with_uri_str(url.to_owned())
+        .with_properties(properties)
+        .with_tls_config(crate::tls::amqp(url)?);
+    tokio::time::timeout(BROKER_TIMEOUT, builder.connect())
         .await
         .map_err(|_| AmqpError::Timeout(BROKER_TIMEOUT))?
         .map_err(AmqpError::from)
@@ -159,11 +218,74 @@ pub struct DeadLetter {
     pub reason: String,
     /// The lane the job came from, where a requeue puts it back.
     pub lane: Lane,
+    /// How many attempts were made (the last attempt's number).
+    pub attempt: u32,
 }
 
 /// Header names of a dead letter.
 pub const REASON_HEADER: &str = "x-musicmeta-reason";
 pub const LANE_HEADER: &str = "x-musicmeta-lane";
+/// Which attempt a delivery is (1 when absent); on a dead letter, the
+/// number of attempts made.
+pub const ATTEMPT_HEADER: &str = "x-musicmeta-attempt";
+
+/// Delay tiers per lane (see the module documentation).
+pub const RETRY_TIERS: u32 = 6;
+
+/// A job to be tried again later: a copy goes to `lane`'s retry queue
+/// `tier` and comes back to the lane after `delay`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub lane: Lane,
+    /// 1 to [`RETRY_TIERS`].
+    pub tier: u32,
+    /// The number of the attempt the copy will be.
+    pub attempt: u32,
+    pub delay: Duration,
+}
+
+/// The attempt a delivery with these properties is: [`ATTEMPT_HEADER`] as
+/// an integer (or a decimal string, as other clients may write it), else 1.
+pub fn attempt_of(properties: &BasicProperties) -> u32 {
+    let value = properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER));
+    let attempt = match value {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::LongUInt(n)) => Some(*n),
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::ShortUInt(n)) => Some(u32::from(*n)),
+        Some(AMQPValue::ShortShortInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::ShortShortUInt(n)) => Some(u32::from(*n)),
+        Some(AMQPValue::LongString(s)) => std::str::from_utf8(s.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        Some(AMQPValue::ShortString(s)) => s.as_str().trim().parse().ok(),
+        _ => None,
+    };
+    attempt.unwrap_or(1).max(1)
+}
+
+/// The headers of a message as received, without the broker's own
+/// dead-lettering history (`x-death`, `x-first-death-*`, `x-last-death-*`),
+/// which a copy published anew should not carry.
+fn copied_headers(received: &BasicProperties) -> FieldTable {
+    let mut headers = FieldTable::default();
+    if let Some(received) = received.headers() {
+        for (key, value) in received {
+            let name = key.as_str();
+            if name != "x-death"
+                && !name.starts_with("x-first-death-")
+                && !name.starts_with("x-last-death-")
+            {
+                headers.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    headers
+}
 
 /// A channel in confirm mode that publishes jobs.
 #[derive(Debug)]
@@ -214,10 +336,37 @@ impl Publisher {
             ShortString::from(LANE_HEADER),
             AMQPValue::LongString(LongString::from(letter.lane.as_str())),
         );
+        headers.insert(
+            ShortString::from(ATTEMPT_HEADER),
+            AMQPValue::LongLongInt(i64::from(letter.attempt)),
+        );
         let properties = received.clone().with_delivery_mode(2).with_headers(headers);
         // The default exchange routes by queue name.
         self.publish_body("", dead_letter_queue, body, properties)
             .await
+    }
+
+    /// Publishes a copy of a job, as received, to `retry_queue` with the
+    /// next attempt's number and an expiration of `retry.delay`.
+    pub async fn publish_retry(
+        &self,
+        body: &[u8],
+        received: &BasicProperties,
+        retry: &Retry,
+        retry_queue: &str,
+    ) -> Result<(), AmqpError> {
+        let mut headers = copied_headers(received);
+        headers.insert(
+            ShortString::from(ATTEMPT_HEADER),
+            AMQPValue::LongLongInt(i64::from(retry.attempt)),
+        );
+        let expiration = retry.delay.as_millis().max(1).to_string();
+        let properties = received
+            .clone()
+            .with_delivery_mode(2)
+            .with_expiration(ShortString::from(expiration))
+            .with_headers(headers);
+        self.publish_body("", retry_queue, body, properties).await
     }
 
     /// Publishes `body` and waits for the broker's confirm; a nack or a
@@ -336,10 +485,84 @@ impl JobPublisher {
         result
     }
 
+    /// Sends a copy of a job to its lane's retry queue for `retry.tier`,
+    /// confirmed, so the job comes back to the lane after `retry.delay`.
+    pub async fn publish_retry(
+        &self,
+        body: &[u8],
+        received: &BasicProperties,
+        retry: &Retry,
+    ) -> Result<(), AmqpError> {
+        let publisher = self.publisher().await?;
+        let queue = self.topology.retry_queue(retry.lane, retry.tier);
+        let result = publisher.publish_retry(body, received, retry, &queue).await;
+        if result.is_err() {
+            *self.state.lock().await = None;
+        }
+        result
+    }
+
     /// Closes the connection, if open, so the broker sees a clean goodbye.
     pub async fn close(&self) {
         if let Some((connection, _)) = self.state.lock().await.take() {
             let _ = connection.close(200, ShortString::from("shutdown")).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(value: AMQPValue) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        headers.insert(ShortString::from(ATTEMPT_HEADER), value);
+        BasicProperties::default().with_headers(headers)
+    }
+
+    #[test]
+    fn attempt_header_reads_integers_and_strings_and_defaults_to_one() {
+        assert_eq!(attempt_of(&BasicProperties::default()), 1);
+        assert_eq!(attempt_of(&with_header(AMQPValue::LongLongInt(3))), 3);
+        assert_eq!(attempt_of(&with_header(AMQPValue::ShortUInt(4))), 4);
+        assert_eq!(
+            attempt_of(&with_header(AMQPValue::LongString("5".into()))),
+            5
+        );
+        assert_eq!(attempt_of(&with_header(AMQPValue::LongLongInt(-2))), 1);
+        assert_eq!(attempt_of(&with_header(AMQPValue::LongLongInt(0))), 1);
+        assert_eq!(attempt_of(&with_header(AMQPValue::Boolean(true))), 1);
+    }
+
+    #[test]
+    fn copies_leave_the_brokers_death_history_behind() {
+        let mut headers = FieldTable::default();
+        for name in [
+            "x-death",
+            "x-first-death-queue",
+            "x-last-death-reason",
+            "traceparent",
+        ] {
+            headers.insert(ShortString::from(name), AMQPValue::LongString("v".into()));
+        }
+        let copied = copied_headers(&BasicProperties::default().with_headers(headers));
+        let names: Vec<&str> = copied.inner().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["traceparent"]);
+    }
+
+    #[test]
+    fn retry_queues_are_per_lane_and_tier() {
+        let topology = Topology {
+            exchange: "musicmeta.jobs".into(),
+            queue: "musicmeta.fetch".into(),
+            dead_letter_queue: "musicmeta.fetch.dlq".into(),
+        };
+        let queues = topology.retry_queues();
+        assert_eq!(queues.len(), 3 * RETRY_TIERS as usize);
+        assert_eq!(queues[0], "musicmeta.fetch.interactive.retry.1");
+        assert_eq!(
+            queues.last().map(String::as_str),
+            Some("musicmeta.fetch.backfill.retry.6")
+        );
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Workers report through PostgreSQL: a heartbeat row while they run and
 //! activity counted in 10-second buckets. Queue depths come from RabbitMQ
-//! (a passive declare of each queue). Both `ingest-worker status` and the
-//! admin gRPC method read it through [`collect`].
+//! (a passive declare of each queue; the retry queues are summed). Both
+//! `ingest-worker status` and the admin gRPC method read it through
+//! [`collect`].
 
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ impl From<lapin::Error> for StatusError {
 pub struct FleetStatus {
     /// Ready jobs per lane, highest priority first.
     pub lanes: Vec<(Lane, u32)>,
+    /// Jobs waiting out a retry delay, all lanes and tiers together.
+    pub retrying: u32,
     pub dead_letters: u32,
     pub workers_alive: u32,
     pub done_last_minute: i64,
@@ -73,6 +76,7 @@ impl std::fmt::Display for FleetStatus {
         for (lane, depth) in &self.lanes {
             writeln!(f, "  {:<12} {depth}", lane.as_str())?;
         }
+        writeln!(f, "  {:<12} {}", "retrying", self.retrying)?;
         writeln!(f, "  {:<12} {}", "dead letters", self.dead_letters)?;
         writeln!(f, "workers alive           {}", self.workers_alive)?;
         writeln!(f, "jobs done, last minute  {}", self.done_last_minute)?;
@@ -122,6 +126,13 @@ pub async fn collect(pool: &Pool, amqp_config: &AmqpConfig) -> Result<FleetStatu
             .await?;
         lanes.push((lane, q.message_count()));
     }
+    let mut retrying = 0u32;
+    for queue in topology.retry_queues() {
+        let q = channel
+            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+            .await?;
+        retrying = retrying.saturating_add(q.message_count());
+    }
     let dlq = channel
         .queue_declare(
             topology.dead_letter_queue.as_str().into(),
@@ -134,6 +145,7 @@ pub async fn collect(pool: &Pool, amqp_config: &AmqpConfig) -> Result<FleetStatu
         .await;
     Ok(FleetStatus {
         lanes,
+        retrying,
         dead_letters: dlq.message_count(),
         workers_alive: u32::try_from(workers.get::<_, i64>(0)).unwrap_or(u32::MAX),
         done_last_minute: activity.get(0),

@@ -153,6 +153,7 @@ impl Drop for TestBroker {
         let exchange = self.exchange.clone();
         let mut queues: Vec<String> = Lane::ALL.iter().map(|l| topology.lane_queue(*l)).collect();
         queues.push(self.dead_letter_queue.clone());
+        queues.extend(topology.retry_queues());
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -95,6 +95,8 @@ impl Respond for RecordedBrowses {
             [
                 format!("browse/{item}-by-{kind}-{short}-inc-artist-credits.json"),
                 format!("browse/{item}-by-{kind}-{short}.json"),
+                // Only recorded with ratings; the same list otherwise.
+                format!("browse/{item}-by-{kind}-{short}-inc-ratings.json"),
             ]
             .iter()
             .find_map(|f| std::fs::read(self.dir.join(f)).ok())
@@ -310,5 +312,211 @@ impl MusicBrainzStub {
             .iter()
             .filter(|r| r.url.path() == wanted)
             .count()
+    }
+}
+
+/// Upstream faults a wiremock mock cannot produce on its own: a server
+/// error storm, a slow answer, and (through [`FaultyUpstream`]) a reset
+/// connection or a body cut off in transit.
+impl MusicBrainzStub {
+    /// The server's root URL (without `/ws/2`).
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Answers lookups of `mbid` with HTTP `status` and a short text body,
+    /// the next `times` times (`None`: always).
+    pub async fn answer_status(
+        &self,
+        entity_type: EntityType,
+        mbid: &str,
+        status: u16,
+        times: Option<u64>,
+    ) {
+        let mock = Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, mbid)))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_string("upstream trouble (test stub)"),
+            )
+            .with_priority(1);
+        let mock = match times {
+            Some(n) => mock.up_to_n_times(n),
+            None => mock,
+        };
+        mock.mount(&self.server).await;
+    }
+
+    /// Answers the next `times` lookups of `mbid` with the recording, but
+    /// only after `delay` (longer than the client's timeout, for a timeout).
+    pub async fn answer_late(
+        &self,
+        entity_type: EntityType,
+        mbid: &str,
+        delay: std::time::Duration,
+        times: u64,
+    ) {
+        let body = std::fs::read(fixtures::lookup_path(entity_type, mbid)).expect("fixture");
+        Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, mbid)))
+            .respond_with(json(200, body).set_delay(delay))
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+}
+
+/// What [`FaultyUpstream`] does with one connection instead of forwarding it.
+#[derive(Debug, Clone)]
+pub enum ConnectionFault {
+    /// Reads the request, then resets the connection (RST) without a word.
+    Reset,
+    /// Answers 200 announcing all of `body` in `Content-Length`, sends only
+    /// its first `sent` bytes and closes: a response cut off in transit.
+    Truncate { body: Vec<u8>, sent: usize },
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    faults: std::collections::VecDeque<ConnectionFault>,
+    forward_to: Option<String>,
+    connections: usize,
+}
+
+/// A raw HTTP/1.1 listener to point `musicbrainz.base_url` at: each new
+/// connection takes the next queued [`ConnectionFault`]; when none is
+/// queued, it forwards the request to a [`MusicBrainzStub`] and relays the
+/// answer with `Connection: close`, so every request comes on a connection
+/// of its own and meets the fault queued for it.
+#[derive(Debug)]
+pub struct FaultyUpstream {
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<FaultState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyUpstream {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the faulty upstream");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(FaultState::default()));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("forwarding client");
+            while let Ok((stream, _)) = listener.accept().await {
+                let (fault, forward_to) = {
+                    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    state.connections += 1;
+                    (state.faults.pop_front(), state.forward_to.clone())
+                };
+                tokio::spawn(serve_connection(stream, fault, forward_to, http.clone()));
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    /// Base URL to configure as `musicbrainz.base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/ws/2", self.addr)
+    }
+
+    /// Where requests go when no fault is queued.
+    pub fn forward_to(&self, stub: &MusicBrainzStub) {
+        self.lock().forward_to = Some(stub.uri());
+    }
+
+    /// Queues `fault` for each of the next `times` connections.
+    pub fn push(&self, fault: ConnectionFault, times: usize) {
+        let mut state = self.lock();
+        for _ in 0..times {
+            state.faults.push_back(fault.clone());
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
+    }
+
+    /// Faults queued and not yet met.
+    pub fn faults_left(&self) -> usize {
+        self.lock().faults.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for FaultyUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_connection(
+    mut stream: tokio::net::TcpStream,
+    fault: Option<ConnectionFault>,
+    forward_to: Option<String>,
+    http: reqwest::Client,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The request head; lookups are GETs without a body.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let target = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    match fault {
+        Some(ConnectionFault::Reset) => {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+        Some(ConnectionFault::Truncate { body, sent }) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body[..sent.min(body.len())]).await;
+            let _ = stream.shutdown().await;
+        }
+        None => {
+            let Some(root) = forward_to else {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+                return;
+            };
+            let Ok(response) = http.get(format!("{root}{target}")).send().await else {
+                return;
+            };
+            let status = response.status().as_u16();
+            let mut head = format!("HTTP/1.1 {status} Relayed\r\nConnection: close\r\n");
+            for name in ["content-type", "retry-after", "location"] {
+                if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+            }
+            let body = response.bytes().await.unwrap_or_default();
+            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+            let _ = stream.shutdown().await;
+        }
     }
 }

@@ -227,10 +227,20 @@ async fn stopping_workers_loses_no_job() {
 #[tokio::test]
 async fn the_status_view_counts_jobs_workers_and_queues() {
     use musicmeta_proto::v1::admin_service_client::AdminServiceClient;
-    let mut app = TestApp::spawn_with(rate("50")).await;
-    let mut admin = AdminServiceClient::connect(format!("http://{}", app.addr))
+    use musicmeta_query_api::auth::AttachToken;
+    // AdminService is closed without a token (tests/tests/security.rs).
+    const TOKEN: &str = "fleet-admin-token-0123";
+    let mut options = rate("50");
+    options
+        .env
+        .push(("MUSICMETA_GRPC__ADMIN_TOKEN".into(), TOKEN.into()));
+    let mut app = TestApp::spawn_with(options).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
         .await
         .unwrap();
+    let mut admin = AdminServiceClient::with_interceptor(channel, AttachToken::new(TOKEN).unwrap());
     let mut reports = app.reports();
     app.broker
         .publish_many(&random_jobs(6), Lane::Backfill)
