@@ -1824,6 +1824,8 @@ fn configuration_doc_types_defaults_and_variables_are_right() {
                 .unwrap_or_else(|e| panic!("{key}: {var}={sample}: {e}"));
             let set = keys_of(&config)[key].clone();
             let set = match set {
+                // A secret (a bearer token) is set but serializes redacted.
+                Value::String(s) if s == "***" && row.kind.contains("secret") => sample.clone(),
                 Value::String(s) => s,
                 other => other.to_string(),
             };
