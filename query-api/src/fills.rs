@@ -13,7 +13,7 @@ use futures::StreamExt;
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_shared::notify;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -80,6 +80,8 @@ pub async fn wait_for(rx: &mut broadcast::Receiver<FillEvent>, key: (EntityType,
 enum ListenError {
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Tls(#[from] musicmeta_shared::tls::TlsError),
     #[error("connection closed")]
     Closed,
 }
@@ -96,6 +98,8 @@ async fn listen(
             Ok(()) => return,
             Err(error) => {
                 listening.send_replace(false);
+                // Fills may now go unheard: waiters re-read, the hot tier empties.
+                let _ = events.send(FillEvent::Resync);
                 warn!(%error, backoff_ms = backoff.as_millis() as u64, "fill listener lost its connection");
             }
         }
@@ -114,7 +118,9 @@ async fn listen_once(
     listening: &watch::Sender<bool>,
     shutdown: &CancellationToken,
 ) -> Result<(), ListenError> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    // The same TLS as the pool's: the URL's sslmode decides.
+    let tls = musicmeta_shared::tls::postgres(url)?;
+    let (client, mut connection) = tokio_postgres::connect(&tls.url, tls.connector).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     // The connection must be polled for the client to work; this task does
     // that and forwards notifications. It ends when the connection does.

@@ -11,7 +11,7 @@ use musicmeta_proto::v1::metadata_service_server::MetadataService;
 use musicmeta_shared::amqp::JobPublisher;
 use musicmeta_shared::db::EntityRepository;
 use musicmeta_shared::db::PgStore;
-use musicmeta_shared::domain::{Artist, CachedEntity, Label, Recording, Release, ReleaseGroup};
+use musicmeta_shared::domain::{Artist, Label, Recording, Release, ReleaseGroup};
 use musicmeta_shared::telemetry;
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
@@ -19,6 +19,7 @@ use tracing::error;
 use tracing::{Instrument, info_span};
 
 use crate::convert;
+use crate::hot::Hot;
 use crate::service::{Answer, CachePolicy, LookupError};
 
 /// The production cache policy: PostgreSQL repositories, RabbitMQ jobs.
@@ -49,7 +50,8 @@ fn status(error: LookupError) -> Status {
         LookupError::Broker(e) => {
             error!(error = %e, "could not queue a fetch");
             Status::unavailable(
-                "not cached, and the fetch could not be queued (job broker unavailable); retry later",
+                "not cached; the job broker is unavailable, so the fetch is recorded and will be \
+                 queued when the broker is back; retry later",
             )
         }
     }
@@ -83,7 +85,7 @@ impl MetadataApi {
         answer: impl FnOnce(Answer<T>) -> R,
     ) -> Result<Response<R>, Status>
     where
-        T: CachedEntity,
+        T: Hot,
         PgStore: EntityRepository<T>,
     {
         let mbid = mbid(request.get_ref()).to_owned();

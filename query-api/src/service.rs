@@ -20,16 +20,20 @@ use musicmeta_shared::config::CacheConfig;
 use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::repository::CacheStateRepository;
 use musicmeta_shared::db::{DbError, EntityRepository};
-use musicmeta_shared::domain::{Cached, CachedEntity};
+use musicmeta_shared::domain::Cached;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
 use musicmeta_shared::prometheus::names;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::fills::{self, Fills};
+use crate::hot::{Hot, HotTier};
 
 /// A pending fetch older than this is assumed lost and asked for again.
-const REASK_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const REASK_AFTER: Duration = Duration::from_secs(60);
+/// Longest a lookup waits for the broker to confirm its job; a job not
+/// confirmed by then stays in the outbox for the relay.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Redirect chains longer than this are treated as a miss.
 const MAX_REDIRECTS: usize = 3;
 
@@ -59,7 +63,8 @@ pub enum LookupError {
     Queued(EntityType, Mbid),
     #[error(transparent)]
     Database(#[from] DbError),
-    #[error("could not queue a fetch: {0}")]
+    /// The job is staged in the outbox; the relay publishes it later.
+    #[error("could not queue a fetch yet: {0}")]
     Broker(#[from] AmqpError),
 }
 
@@ -84,6 +89,7 @@ struct Inner<R, P> {
     repo: R,
     jobs: P,
     fills: Fills,
+    hot: HotTier,
     config: CacheConfig,
 }
 
@@ -106,12 +112,13 @@ where
     R: CacheStateRepository + 'static,
     P: JobSink,
 {
-    pub fn new(repo: R, jobs: P, fills: Fills, config: CacheConfig) -> Self {
+    pub fn new(repo: R, jobs: P, fills: Fills, hot: HotTier, config: CacheConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 repo,
                 jobs,
                 fills,
+                hot,
                 config,
             }),
         }
@@ -125,7 +132,7 @@ where
         deadline: Option<Duration>,
     ) -> Result<Answer<T>, LookupError>
     where
-        T: CachedEntity,
+        T: Hot,
         R: EntityRepository<T>,
     {
         let started = Instant::now();
@@ -155,7 +162,7 @@ where
         waited: &mut bool,
     ) -> Result<Answer<T>, LookupError>
     where
-        T: CachedEntity,
+        T: Hot,
         R: EntityRepository<T>,
     {
         let requested = Mbid::parse(raw_mbid)?;
@@ -207,16 +214,22 @@ where
         }
     }
 
-    /// Follows redirects and consults the negative cache.
+    /// Follows redirects and consults the negative cache; entities come from
+    /// the hot tier when it holds them, from the database otherwise.
     async fn resolve<T>(&self, requested: Mbid) -> Result<Resolved<T>, DbError>
     where
-        T: CachedEntity,
+        T: Hot,
         R: EntityRepository<T>,
     {
-        let repo = &self.inner.repo;
+        let (repo, hot) = (&self.inner.repo, &self.inner.hot);
         let mut current = requested;
         for _ in 0..=MAX_REDIRECTS {
+            if let Some(cached) = hot.get::<T>(current) {
+                return Ok(Resolved::Hit(cached, current));
+            }
+            let ticket = hot.ticket(T::TYPE, current);
             if let Some(cached) = repo.find(current).await? {
+                hot.insert(ticket, current, &cached);
                 return Ok(Resolved::Hit(cached, current));
             }
             match repo.find_outcome(T::TYPE, current).await? {
@@ -237,7 +250,10 @@ where
         age(fetched_at) < self.inner.config.ttl(entity_type)
     }
 
-    /// Publishes a job unless one is already pending for this MBID.
+    /// Publishes a job unless one is already pending for this MBID. The job
+    /// is staged in the outbox with its claim first, so when the broker is
+    /// down (or slow past [`PUBLISH_TIMEOUT`]) it stays there and the relay
+    /// publishes it once the broker is back; the caller hears of the outage.
     async fn request_fetch(
         &self,
         entity_type: EntityType,
@@ -245,21 +261,32 @@ where
         lane: Lane,
     ) -> Result<(), LookupError> {
         let repo = &self.inner.repo;
-        if !repo.claim_fetch(entity_type, mbid, REASK_AFTER).await? {
+        let job = FetchJob::new(entity_type, mbid);
+        if !repo.stage_fetch(&job, lane, REASK_AFTER).await? {
             debug!(%entity_type, %mbid, "fetch already pending");
             return Ok(());
         }
-        let job = FetchJob::new(entity_type, mbid);
-        match self.inner.jobs.publish(&job, lane).await {
+        let published = match tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            self.inner.jobs.publish(&job, lane),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(AmqpError::Timeout(PUBLISH_TIMEOUT)),
+        };
+        match published {
             Ok(()) => {
                 info!(%entity_type, %mbid, job_id = %job.job_id, %lane, "fetch queued");
+                // Should this fail, the relay publishes the job once more:
+                // a duplicate job, which the worker's idempotent upsert absorbs.
+                if let Err(error) = repo.unstage(job.job_id).await {
+                    warn!(%error, job_id = %job.job_id, "could not remove a published job from the outbox");
+                }
                 Ok(())
             }
             Err(error) => {
-                // Without the job the claim would block others for REASK_AFTER.
-                if let Err(e) = repo.release_fetch(entity_type, mbid).await {
-                    warn!(error = %e, %mbid, "could not release fetch claim");
-                }
+                warn!(%error, %entity_type, %mbid, job_id = %job.job_id, "broker unavailable; job left in the outbox");
                 Err(error.into())
             }
         }

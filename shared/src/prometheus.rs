@@ -34,6 +34,9 @@ pub mod names {
     pub const DB_POOL: &str = "musicmeta_db_pool_connections";
     /// 1 while the process holds an open AMQP connection, by `role`.
     pub const AMQP_CONNECTED: &str = "musicmeta_amqp_connected";
+    /// Jobs staged in the outbox and not yet confirmed by the broker, as
+    /// query-api's relay last counted them.
+    pub const OUTBOX_PENDING: &str = "musicmeta_outbox_pending";
 }
 
 const LATENCY_BUCKETS: &[f64] = &[

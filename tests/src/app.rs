@@ -18,6 +18,7 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use crate::broker::TestBroker;
 use crate::database::TestDatabase;
 use crate::musicbrainz_stub::MusicBrainzStub;
+use crate::proxy::TcpProxy;
 
 /// The service name health checks ask about.
 pub const LOOKUP_SERVICE: &str = "musicmeta.v1.MetadataService";
@@ -31,6 +32,9 @@ pub struct TestOptions {
     pub amqp_url: Option<String>,
     /// Extra `MUSICMETA_*` settings, as an operator would give them.
     pub env: Vec<(String, String)>,
+    /// Reach PostgreSQL and RabbitMQ through [`TcpProxy`]s, so the test can
+    /// take them down and back ([`TestApp::database_proxy`], [`TestApp::broker_proxy`]).
+    pub through_proxies: bool,
 }
 
 impl Default for TestOptions {
@@ -39,6 +43,7 @@ impl Default for TestOptions {
             workers: 1,
             amqp_url: None,
             env: Vec::new(),
+            through_proxies: false,
         }
     }
 }
@@ -53,6 +58,9 @@ pub struct TestApp {
     /// query-api's `/metrics`, when `MUSICMETA_METRICS__LISTEN_ADDR` is set.
     pub metrics_addr: Option<SocketAddr>,
     pub workers: Vec<Worker>,
+    /// Set with [`TestOptions::through_proxies`].
+    pub database_proxy: Option<TcpProxy>,
+    pub broker_proxy: Option<TcpProxy>,
     worker_tasks: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
     worker_stop: CancellationToken,
     api_stop: Option<oneshot::Sender<()>>,
@@ -68,12 +76,18 @@ impl TestApp {
         let db = TestDatabase::migrated().await;
         let broker = TestBroker::new();
         let musicbrainz = MusicBrainzStub::start().await;
+        let mut database_url = db.url.clone();
+        let mut amqp_url = options.amqp_url.clone().unwrap_or_else(crate::broker::url);
+        let (mut database_proxy, mut broker_proxy) = (None, None);
+        if options.through_proxies {
+            let (url, proxy) = proxied(&database_url).await;
+            (database_url, database_proxy) = (url, Some(proxy));
+            let (url, proxy) = proxied(&amqp_url).await;
+            (amqp_url, broker_proxy) = (url, Some(proxy));
+        }
         let mut env: HashMap<String, String> = [
-            ("DATABASE_URL", db.url.clone()),
-            (
-                "AMQP_URL",
-                options.amqp_url.clone().unwrap_or_else(crate::broker::url),
-            ),
+            ("DATABASE_URL", database_url),
+            ("AMQP_URL", amqp_url),
             ("MUSICMETA_AMQP__EXCHANGE", broker.exchange.clone()),
             ("MUSICMETA_AMQP__QUEUE", broker.queue.clone()),
             ("MUSICMETA_MUSICBRAINZ__BASE_URL", musicbrainz.base_url()),
@@ -115,6 +129,8 @@ impl TestApp {
             addr,
             metrics_addr,
             workers: Vec::new(),
+            database_proxy,
+            broker_proxy,
             worker_tasks: Vec::new(),
             worker_stop,
             api_stop: Some(api_stop),
@@ -199,6 +215,23 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// `url` rewritten to reach its server through a new [`TcpProxy`].
+async fn proxied(url: &str) -> (String, TcpProxy) {
+    let mut parsed = url::Url::parse(url).expect("service url");
+    let upstream = parsed
+        .socket_addrs(|| None)
+        .expect("service address")
+        .into_iter()
+        .next()
+        .expect("service address");
+    let proxy = TcpProxy::start(upstream).await;
+    parsed
+        .set_ip_host(proxy.addr().ip())
+        .expect("ip host");
+    parsed.set_port(Some(proxy.addr().port())).expect("port");
+    (parsed.to_string(), proxy)
 }
 
 /// Waits for the next report that satisfies `pred`.

@@ -134,8 +134,10 @@ async fn with_the_broker_down_hits_are_served_and_misses_say_so() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("broker"), "{}", err.message());
-    // The claim was released, so the next lookup tries to queue again.
-    assert_eq!(app.db.count("SELECT count(*) FROM fetch_request").await, 0);
+    // The miss is recorded: its job waits in the outbox for the broker
+    // (tests/recovery.rs shows it published once the broker is back).
+    assert_eq!(app.db.count("SELECT count(*) FROM job_outbox").await, 1);
+    assert_eq!(app.db.count("SELECT count(*) FROM fetch_request").await, 1);
 }
 
 #[tokio::test]

@@ -13,9 +13,11 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::Pool;
 
 use super::outcome::{self, Outcome};
-use super::{DbError, read, write};
+use super::{DbError, outbox, read, write};
 use crate::domain::{Artist, Cached, Entity, Label, Recording, Release, ReleaseGroup};
+use crate::jobs::{FetchJob, Lane};
 use crate::mbid::{EntityType, Mbid};
+use uuid::Uuid;
 
 /// Reads one aggregate from the cache. Stubs (entities only referenced by
 /// others, never fetched) are not returned.
@@ -56,6 +58,19 @@ pub trait CacheStateRepository: Send + Sync {
         mbid: Mbid,
         relation: write::Relation,
     ) -> impl Future<Output = Result<Option<read::AggregateState>, DbError>> + Send;
+
+    /// Claims a fetch of `job`'s entity (as [`Self::claim_fetch`]) and, when
+    /// claimed, stages the job in the outbox in the same transaction. True
+    /// when the caller should publish it, then [`Self::unstage`] it.
+    fn stage_fetch(
+        &self,
+        job: &FetchJob,
+        lane: Lane,
+        reask_after: Duration,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+
+    /// Removes a staged job once the broker has confirmed it.
+    fn unstage(&self, job_id: Uuid) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Forgets a claim whose job could not be published, so the next lookup
     /// tries again.
@@ -183,6 +198,21 @@ impl CacheStateRepository for PgStore {
     ) -> Result<Option<read::AggregateState>, DbError> {
         let client = self.pool.get().await?;
         read::aggregate(&client, entity_type, mbid, relation).await
+    }
+
+    async fn stage_fetch(
+        &self,
+        job: &FetchJob,
+        lane: Lane,
+        reask_after: Duration,
+    ) -> Result<bool, DbError> {
+        let mut client = self.pool.get().await?;
+        outbox::stage(&mut client, job, lane, reask_after).await
+    }
+
+    async fn unstage(&self, job_id: Uuid) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        outbox::remove(&client, job_id).await
     }
 
     async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
