@@ -279,7 +279,6 @@ pub async fn release(
     id: Mbid,
 ) -> Result<Option<Cached<Release>>, DbError> {
     let id_param = id.as_uuid();
-    let ids = [id_param];
     let by_id: [&(dyn ToSql + Sync); 1] = [&id_param];
     let stmt = client
         .prepare_cached(
@@ -316,25 +315,23 @@ pub async fn release(
              WHERE t.release_mbid = $1 ORDER BY t.medium_position, t.position",
         )
         .await?;
-    let (row, labels, media, tracks, mut credits, annotations) = tokio::try_join!(
+    // Everything in one pipelined batch: one round trip however many tracks.
+    let (row, labels, media, tracks, credits, annotations) = tokio::try_join!(
         client.query_opt(&stmt, &by_id).map_err(DbError::from),
         client.query(&labels_stmt, &by_id).map_err(DbError::from),
         client.query(&media_stmt, &by_id).map_err(DbError::from),
         client.query(&tracks_stmt, &by_id).map_err(DbError::from),
-        load_credits(client, EntityType::Release.as_str(), &ids),
+        load_release_credits(client, id_param),
         load_annotations(client, EntityType::Release, id),
     )?;
     let Some(row) = row else { return Ok(None) };
-
+    let ReleaseCredits {
+        release: mut credits,
+        tracks: mut track_credits,
+        recordings: mut rec_credits,
+        group: mut group_credits,
+    } = credits;
     let group_id: Option<Uuid> = row.get("group_mbid");
-    let track_ids: Vec<Uuid> = tracks.iter().map(|t| t.get("mbid")).collect();
-    let rec_ids: Vec<Uuid> = tracks.iter().map(|t| t.get("rec_mbid")).collect();
-    let group_ids: Vec<Uuid> = group_id.into_iter().collect();
-    let (mut track_credits, mut rec_credits, mut group_credits) = tokio::try_join!(
-        load_credits(client, "track", &track_ids),
-        load_credits(client, EntityType::Recording.as_str(), &rec_ids),
-        load_credits(client, EntityType::ReleaseGroup.as_str(), &group_ids),
-    )?;
 
     let mut media: Vec<Medium> = media
         .iter()
@@ -423,6 +420,69 @@ pub async fn release(
     }))
 }
 
+/// The artist credits a release shows: its own, its tracks', their
+/// recordings' and its release group's, each keyed by owner.
+#[derive(Debug, Default)]
+struct ReleaseCredits {
+    release: HashMap<Uuid, Vec<ArtistCredit>>,
+    tracks: HashMap<Uuid, Vec<ArtistCredit>>,
+    recordings: HashMap<Uuid, Vec<ArtistCredit>>,
+    group: HashMap<Uuid, Vec<ArtistCredit>>,
+}
+
+/// [`ReleaseCredits`] in one statement, so it needs no second round trip
+/// after the tracks are known (each branch is a primary-key lookup).
+async fn load_release_credits(
+    client: &impl GenericClient,
+    release: Uuid,
+) -> Result<ReleaseCredits, DbError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT c.entity_type, c.mbid AS owner, c.position, c.credited_name, c.join_phrase, \
+               a.mbid, a.name, a.sort_name, a.disambiguation \
+             FROM (SELECT * FROM artist_credit WHERE entity_type = 'release' AND mbid = $1 \
+                   UNION ALL \
+                   SELECT * FROM artist_credit WHERE entity_type = 'track' \
+                     AND mbid IN (SELECT mbid FROM track WHERE release_mbid = $1) \
+                   UNION ALL \
+                   SELECT * FROM artist_credit WHERE entity_type = 'recording' \
+                     AND mbid IN (SELECT recording_mbid FROM track WHERE release_mbid = $1) \
+                   UNION ALL \
+                   SELECT * FROM artist_credit WHERE entity_type = 'release-group' \
+                     AND mbid = (SELECT release_group_mbid FROM release WHERE mbid = $1)) c \
+             JOIN artist a ON a.mbid = c.artist_mbid \
+             ORDER BY c.entity_type, c.mbid, c.position",
+        )
+        .await?;
+    let mut out = ReleaseCredits::default();
+    for row in client.query(&stmt, &[&release]).await? {
+        let owners = match row.get::<_, &str>("entity_type") {
+            "release" => &mut out.release,
+            "track" => &mut out.tracks,
+            "recording" => &mut out.recordings,
+            _ => &mut out.group,
+        };
+        owners
+            .entry(row.get("owner"))
+            .or_default()
+            .push(credit(&row));
+    }
+    Ok(out)
+}
+
+fn credit(row: &Row) -> ArtistCredit {
+    ArtistCredit {
+        artist: ArtistRef {
+            mbid: mbid(row, "mbid"),
+            name: row.get("name"),
+            sort_name: row.get("sort_name"),
+            disambiguation: row.get("disambiguation"),
+        },
+        credited_name: row.get("credited_name"),
+        join_phrase: row.get("join_phrase"),
+    }
+}
+
 /// Artist credits of many owners of one kind, keyed by owner.
 async fn load_credits(
     client: &impl GenericClient,
@@ -442,16 +502,7 @@ async fn load_credits(
         )
         .await?;
     for row in client.query(&stmt, &[&owner_type, &owners]).await? {
-        out.entry(row.get("owner")).or_default().push(ArtistCredit {
-            artist: ArtistRef {
-                mbid: mbid(&row, "mbid"),
-                name: row.get("name"),
-                sort_name: row.get("sort_name"),
-                disambiguation: row.get("disambiguation"),
-            },
-            credited_name: row.get("credited_name"),
-            join_phrase: row.get("join_phrase"),
-        });
+        out.entry(row.get("owner")).or_default().push(credit(&row));
     }
     Ok(out)
 }
