@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 
 use musicmeta_proto::FILE_DESCRIPTOR_SET;
 use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
+use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer;
 use musicmeta_proto::v1::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
-use musicmeta_shared::config::Config;
+use musicmeta_shared::config::{Config, GrpcTlsConfig};
 use musicmeta_shared::db::{self, DbError, PgStore};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError};
 use std::sync::Arc;
@@ -18,14 +19,21 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::info;
 
 use crate::admin::AdminApi;
+use crate::auth::BearerAuth;
+use crate::catalog::CatalogApi;
 use crate::fills::Fills;
+use crate::hot::HotTier;
 use crate::grpc::{MetadataApi, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] musicmeta_shared::config::ConfigError),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("cannot listen on {addr}: {source}")]
@@ -39,6 +47,13 @@ pub enum StartError {
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error("gRPC TLS: cannot read {path}: {source}")]
+    TlsFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("gRPC TLS: unusable certificate or key: {0}")]
+    Tls(tonic::transport::Error),
 }
 
 #[derive(Debug)]
@@ -49,8 +64,13 @@ pub struct Application {
     pool: deadpool_postgres::Pool,
     api: MetadataApi,
     admin: AdminApi,
+    catalog: CatalogApi,
     publisher: std::sync::Arc<JobPublisher>,
     background: CancellationToken,
+    /// Set when `grpc.tls` is configured: the server speaks only TLS.
+    tls: Option<ServerTlsConfig>,
+    admin_auth: BearerAuth,
+    lookup_auth: BearerAuth,
 }
 
 impl Application {
@@ -58,6 +78,7 @@ impl Application {
     /// the fill listener and binds the gRPC port. The broker is connected on
     /// first use, so cached lookups are served even while it is down.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        config.grpc.check()?;
         let pool = db::build_pool(&config.database)?;
         db::check(&pool).await?;
         let background = CancellationToken::new();
@@ -66,7 +87,18 @@ impl Application {
             config.amqp.url.clone(),
             Topology::from_config(&config.amqp),
         ));
-        let admin = AdminApi::new(pool.clone(), config.amqp.clone());
+        tokio::spawn(crate::relay::run(
+            pool.clone(),
+            publisher.clone(),
+            background.child_token(),
+        ));
+        let admin = AdminApi::new(
+            pool.clone(),
+            config.amqp.clone(),
+            publisher.clone(),
+            config.cache.clone(),
+        );
+        let tls = server_tls(&config.grpc.tls)?;
         let metrics_addr = match config.metrics.listen_addr {
             Some(addr) => {
                 let pool = pool.clone();
@@ -79,6 +111,12 @@ impl Application {
             PgStore::new(pool.clone()),
             publisher.clone(),
             fills.clone(),
+            HotTier::spawn(
+                config.cache.hot_capacity_mb,
+                Duration::from_secs(config.cache.hot_ttl_secs),
+                fills.clone(),
+                background.child_token(),
+            ),
             config.cache.clone(),
         );
         let addr = config.grpc.listen_addr;
@@ -97,6 +135,11 @@ impl Application {
         {
             tracing::warn!("fill listener not connected yet; misses will wait for it");
         }
+        let catalog = CatalogApi::new(
+            PgStore::new(pool.clone()),
+            publisher.clone(),
+            config.cache.clone(),
+        );
         Ok(Self {
             listener,
             addr,
@@ -104,8 +147,12 @@ impl Application {
             pool,
             api: MetadataApi::new(policy),
             admin,
+            catalog,
             publisher,
             background,
+            tls,
+            admin_auth: BearerAuth::admin(config.grpc.admin_token.clone()),
+            lookup_auth: BearerAuth::lookups(config.grpc.lookup_token.clone()),
         })
     }
 
@@ -144,7 +191,7 @@ impl Application {
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        info!(addr = %self.addr, "query-api serving");
+        info!(addr = %self.addr, tls = self.tls.is_some(), "query-api serving");
         let stopping = async move {
             shutdown.await;
             info!("shutting down: draining in-flight calls");
@@ -154,17 +201,33 @@ impl Application {
                 .set_not_serving::<MetadataServiceServer<MetadataApi>>()
                 .await;
         };
-        let served = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            server = server.tls_config(tls).map_err(StartError::Tls)?;
+        }
+        // Health stays open for probes; reflection is guarded like lookups.
+        let lookups = self.lookup_auth;
+        let served = server
             .http2_max_header_list_size(MAX_METADATA_BYTES)
             .add_service(health_service)
-            .add_service(reflection)
-            .add_service(reflection_alpha)
-            .add_service(
+            .add_service(InterceptedService::new(reflection, lookups.clone()))
+            .add_service(InterceptedService::new(reflection_alpha, lookups.clone()))
+            .add_service(InterceptedService::new(
+                CatalogServiceServer::new(self.catalog)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                lookups.clone(),
+            ))
+            .add_service(InterceptedService::new(
                 MetadataServiceServer::new(self.api)
                     .max_decoding_message_size(MAX_REQUEST_BYTES)
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
-            )
-            .add_service(AdminServiceServer::new(self.admin))
+                lookups,
+            ))
+            .add_service(InterceptedService::new(
+                AdminServiceServer::new(self.admin),
+                self.admin_auth,
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stopping)
             .await;
         self.background.cancel();
@@ -172,6 +235,27 @@ impl Application {
         info!("query-api stopped");
         Ok(served?)
     }
+}
+
+/// Reads `grpc.tls`'s PEM files and checks that rustls accepts them, so a
+/// bad certificate stops start-up rather than the first handshake.
+fn server_tls(config: &GrpcTlsConfig) -> Result<Option<ServerTlsConfig>, StartError> {
+    let (Some(cert_path), Some(key_path)) = (&config.cert_path, &config.key_path) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|source| StartError::TlsFile {
+            path: path.clone(),
+            source,
+        })
+    };
+    musicmeta_shared::tls::install_crypto_provider();
+    let tls =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(cert_path)?, read(key_path)?));
+    tonic::transport::Server::builder()
+        .tls_config(tls.clone())
+        .map_err(StartError::Tls)?;
+    Ok(Some(tls))
 }
 
 /// Lookup requests hold one MBID: anything near this is not a lookup.

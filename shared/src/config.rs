@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::mbid::EntityType;
@@ -19,6 +20,8 @@ use crate::mbid::EntityType;
 /// Default MusicBrainz endpoint; tests and offline demos point elsewhere.
 pub const MUSICBRAINZ_BASE_URL: &str = "https://musicbrainz.org/ws/2";
 const ENV_PREFIX: &str = "MUSICMETA";
+/// Shortest bearer token accepted (`grpc.admin_token`, `grpc.lookup_token`).
+pub const MIN_TOKEN_LEN: usize = 16;
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +38,26 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// Retries of a job across deliveries, through the delayed retry queues
+/// (`shared/src/amqp.rs`): the delay grows fourfold per attempt from
+/// `first_delay_ms` up to `max_delay_ms`, with jitter, and after
+/// `max_attempts` failed attempts the job is dead-lettered.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts (deliveries) a job gets before it is dead-lettered.
+    #[serde(default = "defaults::retry_max_attempts")]
+    pub max_attempts: u32,
+    /// Delay before the first retry.
+    #[serde(default = "defaults::retry_first_delay_ms")]
+    pub first_delay_ms: u64,
+    /// Longest delay between two attempts.
+    #[serde(default = "defaults::retry_max_delay_ms")]
+    pub max_delay_ms: u64,
 }
 
 /// Trace export. Trace context is always propagated; export is optional.
@@ -118,6 +141,15 @@ pub struct CacheConfig {
     /// may cut it shorter).
     #[serde(default = "defaults::miss_wait_ms")]
     pub miss_wait_ms: u64,
+    /// Memory for query-api's in-process copy of hot entities, in MiB; 0
+    /// turns it off. A worker's commit evicts the entity it stored at once
+    /// (PostgreSQL NOTIFY); `hot_ttl_secs` bounds how long a copy may lag
+    /// behind changes to the rows it embeds (e.g. an artist's name in a
+    /// release's credits).
+    #[serde(default = "defaults::hot_capacity_mb")]
+    pub hot_capacity_mb: u64,
+    #[serde(default = "defaults::hot_ttl_secs")]
+    pub hot_ttl_secs: u64,
 }
 
 /// How long a fetched entity counts as fresh, per entity type.
@@ -142,6 +174,41 @@ pub struct GrpcConfig {
     /// Port 0 picks a free port (tests use it).
     #[serde(default = "defaults::listen_addr")]
     pub listen_addr: SocketAddr,
+    /// Bearer token every AdminService call must carry. Absent: AdminService
+    /// answers UNAUTHENTICATED to every call (safe by default).
+    #[serde(default, serialize_with = "serialize_secret")]
+    pub admin_token: Option<SecretString>,
+    /// Bearer token the read services (MetadataService, CatalogService)
+    /// and reflection require.
+    /// Absent: lookups are open.
+    #[serde(default, serialize_with = "serialize_secret")]
+    pub lookup_token: Option<SecretString>,
+    #[serde(default)]
+    pub tls: GrpcTlsConfig,
+}
+
+/// TLS for the gRPC server; both paths or neither (plain text).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcTlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    #[serde(default)]
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key_path: Option<PathBuf>,
+}
+
+/// Secrets never leave the process through a configuration dump: they
+/// serialize as `"***"` (or null when unset).
+fn serialize_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_some("***"),
+        None => serializer.serialize_none(),
+    }
 }
 
 mod defaults {
@@ -183,11 +250,36 @@ mod defaults {
     pub fn negative_ttl_secs() -> u64 {
         24 * 3600
     }
+    pub fn hot_capacity_mb() -> u64 {
+        64
+    }
+    pub fn hot_ttl_secs() -> u64 {
+        30
+    }
     pub fn miss_wait_ms() -> u64 {
         5_000
     }
     pub fn listen_addr() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 50051))
+    }
+    pub fn retry_max_attempts() -> u32 {
+        8
+    }
+    pub fn retry_first_delay_ms() -> u64 {
+        1_000
+    }
+    pub fn retry_max_delay_ms() -> u64 {
+        300_000
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: defaults::retry_max_attempts(),
+            first_delay_ms: defaults::retry_first_delay_ms(),
+            max_delay_ms: defaults::retry_max_delay_ms(),
+        }
     }
 }
 
@@ -209,6 +301,8 @@ impl Default for CacheConfig {
             ttl_secs: TtlConfig::default(),
             negative_ttl_secs: defaults::negative_ttl_secs(),
             miss_wait_ms: defaults::miss_wait_ms(),
+            hot_capacity_mb: defaults::hot_capacity_mb(),
+            hot_ttl_secs: defaults::hot_ttl_secs(),
         }
     }
 }
@@ -230,6 +324,9 @@ impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             listen_addr: defaults::listen_addr(),
+            admin_token: None,
+            lookup_token: None,
+            tls: GrpcTlsConfig::default(),
         }
     }
 }
@@ -395,6 +492,54 @@ impl Config {
         if mb.user_agent.trim().is_empty() {
             return invalid("musicbrainz.user_agent", "must not be empty");
         }
+        let retry = &self.retry;
+        if retry.max_attempts == 0 {
+            return invalid("retry.max_attempts", "must be at least 1");
+        }
+        if retry.first_delay_ms == 0 {
+            return invalid("retry.first_delay_ms", "must be at least 1");
+        }
+        if retry.max_delay_ms < retry.first_delay_ms {
+            return invalid(
+                "retry.max_delay_ms",
+                "must be at least retry.first_delay_ms",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl GrpcConfig {
+    /// Checks the tokens and TLS files' pairing. Only query-api, which
+    /// serves gRPC, enforces this (the worker ignores the section).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        for (key, token) in [
+            ("grpc.admin_token", &self.admin_token),
+            ("grpc.lookup_token", &self.lookup_token),
+        ] {
+            // Bearer tokens travel in an HTTP header; a short one is guessable.
+            if let Some(token) = token {
+                let token = token.expose_secret();
+                if token.len() < MIN_TOKEN_LEN || !token.chars().all(|c| c.is_ascii_graphic()) {
+                    return invalid(
+                        key,
+                        "must be at least 16 printable ASCII characters without spaces",
+                    );
+                }
+            }
+        }
+        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
+            return invalid(
+                "grpc.tls",
+                "cert_path and key_path must be given together (or neither)",
+            );
+        }
         Ok(())
     }
 }
@@ -550,6 +695,25 @@ mod tests {
     }
 
     #[test]
+    fn retry_delays_are_checked() {
+        let c = Config::load_with_env(Some(&yaml(MINIMAL).0), env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.retry.max_attempts,
+                c.retry.first_delay_ms,
+                c.retry.max_delay_ms
+            ),
+            (8, 1_000, 300_000)
+        );
+        let e = error_of(&format!(
+            "{MINIMAL}retry: {{ first_delay_ms: 500, max_delay_ms: 100 }}\n"
+        ));
+        assert!(e.contains("retry.max_delay_ms"), "{e}");
+        let e = error_of(&format!("{MINIMAL}retry: {{ max_attempts: 0 }}\n"));
+        assert!(e.contains("retry.max_attempts"), "{e}");
+    }
+
+    #[test]
     fn unknown_top_level_key_is_rejected() {
         let e = error_of(&format!("{MINIMAL}grcp: {{ listen_addr: '0.0.0.0:1' }}\n"));
         assert!(e.contains("grcp"), "{e}");
@@ -570,6 +734,41 @@ mod tests {
         assert!(shown.contains("postgres://app:***@db.example/x"), "{shown}");
         assert_eq!(redact_url("amqp://guest@h/%2f"), "amqp://guest@h/%2f");
         assert_eq!(redact_url("not a url: secret"), "<unparseable url>");
+    }
+
+    #[test]
+    fn tokens_are_checked_and_never_dumped() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = env(&[
+                ("DATABASE_URL", "postgres://a@b/c"),
+                ("AMQP_URL", "amqp://h"),
+            ]);
+            all.extend(env(pairs));
+            Config::load_with_env(None, all)
+        };
+        let c = with(&[
+            ("MUSICMETA_GRPC__ADMIN_TOKEN", "admin-s3cret-0123456789"),
+            ("MUSICMETA_GRPC__LOOKUP_TOKEN", "lookup-s3cret-0123456789"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.grpc.admin_token.as_ref().map(|t| t.expose_secret()),
+            Some("admin-s3cret-0123456789")
+        );
+        let debug = format!("{c:?}");
+        let dump = serde_json::to_string(&c).unwrap();
+        for shown in [&debug, &dump] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert!(dump.contains(r#""admin_token":"***""#), "{dump}");
+        assert!(c.grpc.check().is_ok());
+        let short = with(&[("MUSICMETA_GRPC__ADMIN_TOKEN", "short")]).unwrap();
+        let e = short.grpc.check().unwrap_err();
+        assert!(e.to_string().contains("grpc.admin_token"), "{e}");
+        assert!(!e.to_string().contains("short"), "{e}");
+        let half = with(&[("MUSICMETA_GRPC__TLS__CERT_PATH", "/x.pem")]).unwrap();
+        let e = half.grpc.check().unwrap_err();
+        assert!(e.to_string().contains("grpc.tls"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`musicbrainz`]: the ws/2 JSON model and the rate-limited HTTP client.
 //! - [`db`]: connection pool, embedded migrations and the repositories.
 //! - [`jobs`]: the fetch-job message contract.
+//! - [`catalog`]: browse lists, search filters, limits and page tokens.
 //! - [`amqp`]: exchange/queue topology, confirmed publishing, consuming.
 //! - [`notify`]: the LISTEN/NOTIFY channel that wakes waiting lookups.
 //! - [`ratelimit`]: the upstream request gate: priority lanes and one budget for all workers.
@@ -17,9 +18,11 @@
 //! - [`shutdown`]: the SIGINT/SIGTERM future both binaries stop on.
 //! - [`prometheus`]: the metrics recorder, metric names and `/metrics`.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`tls`]: TLS connectors for PostgreSQL (`sslmode`) and RabbitMQ (`amqps`).
 //! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
 
 pub mod amqp;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -33,5 +36,6 @@ pub mod ratelimit;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 
 pub use mbid::{EntityType, Mbid, MbidError};

@@ -6,19 +6,23 @@
 //! - [`read`]: loading cached entities with their nested data.
 //! - [`write`]: idempotent upserts of fetched entities, one transaction each.
 //! - [`outcome`]: negative cache, redirects and the fetch-request ledger.
+//! - [`browse`], [`search`]: paged lists and ranked name search over the cache.
+//! - [`outbox`]: jobs staged with their claim until the broker confirms them.
 //!
 //! All SQL is parameterized; no value is ever formatted into a statement.
 
+pub mod browse;
 pub mod migrate;
+pub mod outbox;
 pub mod outcome;
 pub mod read;
 pub mod repository;
+pub mod search;
 pub mod write;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
-use tokio_postgres::NoTls;
 
 use crate::config::DatabaseConfig;
 
@@ -34,6 +38,9 @@ pub enum DbError {
     Query(#[from] tokio_postgres::Error),
     #[error("database pool misconfigured: {0}")]
     Config(#[from] deadpool_postgres::CreatePoolError),
+    /// `sslmode`/`sslrootcert` in the URL cannot be applied.
+    #[error("database TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("migration failed: {0}")]
     Migration(#[from] refinery::Error),
     /// A row that the schema's constraints should have prevented.
@@ -60,10 +67,12 @@ impl DbError {
 }
 
 /// Builds the pool. Building never connects; call [`check`] to fail fast.
+/// Connections use TLS as the URL's `sslmode` asks ([`crate::tls::postgres`]).
 pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
     let timeout = Some(Duration::from_millis(config.timeout_ms));
+    let tls = crate::tls::postgres(&config.url)?;
     let mut cfg = deadpool_postgres::Config::new();
-    cfg.url = Some(config.url.clone());
+    cfg.url = Some(tls.url);
     cfg.pool = Some(PoolConfig {
         max_size: config.max_connections,
         timeouts: Timeouts {
@@ -73,7 +82,7 @@ pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
         },
         ..PoolConfig::default()
     });
-    Ok(cfg.create_pool(Some(Runtime::Tokio1), NoTls)?)
+    Ok(cfg.create_pool(Some(Runtime::Tokio1), tls.connector)?)
 }
 
 /// Takes one connection from the pool, so start-up fails with a clear error
