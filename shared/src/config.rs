@@ -332,16 +332,49 @@ impl Default for GrpcConfig {
 }
 
 /// `url` with any password replaced by `***`, for logs and debug output.
+///
+/// Done on the text, not through a URL parser: tokio-postgres ends the
+/// credentials at the *first* `@` and accepts `/`, `?` and `#` in a
+/// password, where a WHATWG parser ends the authority at them and would see
+/// no password at all (found by the property tests). So everything from the
+/// first `:` of the credentials to the *last* `@` is hidden (too much rather
+/// than too little), and so is any `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
+    if url::Url::parse(url).is_err() {
         // Not a URL we can take apart: show nothing of it.
-        Err(_) => "<unparseable url>".to_owned(),
+        return "<unparseable url>".to_owned();
     }
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return "<unparseable url>".to_owned();
+    };
+    let (head, rest) = url.split_at(scheme_end);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(head);
+    match (rest.find(':'), rest.find('@'), rest.rfind('@')) {
+        (Some(colon), Some(first_at), Some(last_at)) if colon < first_at => {
+            out.push_str(&rest[..=colon]);
+            out.push_str("***");
+            out.push_str(&rest[last_at..]);
+        }
+        _ => out.push_str(rest),
+    }
+    redact_password_parameters(&out)
+}
+
+/// Replaces the value of every `password=` parameter with `***`.
+fn redact_password_parameters(url: &str) -> String {
+    let Some(query_start) = url.find('?') else {
+        return url.to_owned();
+    };
+    let (base, query) = url.split_at(query_start + 1);
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{base}{}", params.join("&"))
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -733,6 +766,21 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:***@db.example/x"), "{shown}");
         assert_eq!(redact_url("amqp://guest@h/%2f"), "amqp://guest@h/%2f");
+        // Passwords a URL parser would not see as passwords, but
+        // tokio-postgres would use (found by tests/properties.rs).
+        for (url, shown) in [
+            ("postgres://a:?Aa0a@a:5432/db", "postgres://a:***@a:5432/db"),
+            ("postgres://u:2024/secret@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:/pw@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u@h:5432/db?sslmode=require&password=hush",
+                "postgres://u@h:5432/db?sslmode=require&password=***",
+            ),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
         assert_eq!(redact_url("not a url: secret"), "<unparseable url>");
     }
 
