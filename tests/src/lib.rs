@@ -14,6 +14,8 @@
 //! - [`binaries`]: the built programs, for tests that run them as processes.
 //! - [`fixtures`]: where the recorded responses live and how to read them.
 //! - [`python`]: running the third-party Python clients some tests drive.
+//! - [`proxy`]: a TCP proxy that takes a test's broker or database down and back.
+//! - [`tls_proxy`]: test certificates and a TLS-terminating proxy (amqps).
 
 pub mod app;
 pub mod binaries;
@@ -21,6 +23,8 @@ pub mod broker;
 pub mod database;
 pub mod fixtures;
 pub mod musicbrainz_stub;
+pub mod proxy;
 pub mod python;
+pub mod tls_proxy;
 
 pub use app::{TestApp, TestOptions};
