@@ -1,0 +1,344 @@
+//! The CI smoke run of the benchmark tooling (`scripts/bench`,
+//! docs/benchmarks.md): `seed`, `bench load` (hits with uniform and Zipf
+//! keys, a fixed offered rate, cold misses against `mb-replay
+//! --synthesize`), `bench ingest` and `bench teardown`, each at a tiny scale
+//! against a TestApp, so the benchmark code cannot rot. It checks that the
+//! tools run and every call was answered, not how fast.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use musicmeta_tests::{TestApp, TestOptions};
+use serde_json::Value;
+
+/// Runs one of this package's programs to completion and parses the JSON
+/// object it prints last; panics with its stderr when it fails.
+async fn run_json(program: &'static str, args: Vec<String>) -> Value {
+    // The programs talk to the app served by this test's runtime, so wait
+    // for them off it.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(program)
+            .args(&args)
+            .output()
+            .expect("start the program")
+    })
+    .await
+    .expect("program runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{program} failed: {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{program} printed no JSON ({e}): {stdout}"))
+}
+
+const SEED: &str = env!("CARGO_BIN_EXE_seed");
+const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+const MB_REPLAY: &str = env!("CARGO_BIN_EXE_mb-replay");
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A scratch folder removed at the end of the test.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("mmt-bench-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn assert_all_answered(result: &Value) {
+    assert!(
+        result["ok"].as_u64().unwrap_or(0) > 0,
+        "no call answered: {result}"
+    );
+    assert_eq!(result["errors"], 0, "calls failed: {result}");
+    for q in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+        assert!(result[q].as_f64().unwrap_or(0.0) > 0.0, "no {q}: {result}");
+    }
+}
+
+#[tokio::test]
+async fn seeded_releases_and_artists_are_served_under_load() {
+    let app = TestApp::spawn().await;
+    let scratch = Scratch::new();
+    let addr = format!("http://{}", app.addr);
+
+    let seeded = run_json(
+        SEED,
+        args(&[
+            "--database-url",
+            &app.db.url,
+            "--releases",
+            "40",
+            "--connections",
+            "2",
+            "--batch",
+            "7",
+            "--keys-dir",
+            &scratch.path(""),
+            "--json",
+        ]),
+    )
+    .await;
+    assert_eq!(seeded["releases"], 40, "{seeded}");
+    let artists = seeded["artists"].as_i64().expect("artist count");
+    assert!(artists >= 40, "every release credits an artist: {seeded}");
+    // Everything the seed says it wrote is there, fetched, and in the key files.
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM release WHERE fetched_at IS NOT NULL")
+            .await,
+        40
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM artist WHERE fetched_at IS NOT NULL")
+            .await,
+        artists
+    );
+    assert!(app.db.count("SELECT count(*) FROM track").await > 40);
+    let keys = std::fs::read_to_string(Path::new(&scratch.path("releases.txt"))).expect("keys");
+    assert_eq!(keys.lines().count(), 40);
+
+    // Closed loop, keys from the file, uniform.
+    let hits = run_json(
+        BENCH,
+        args(&[
+            "load",
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--method",
+            "release",
+            "--keys",
+            &scratch.path("releases.txt"),
+            "--json",
+        ]),
+    )
+    .await;
+    assert_all_answered(&hits);
+    assert_eq!(hits["keys"], 40);
+
+    // Keys from the database, Zipf-skewed, and a watched process (this one).
+    let pid = std::process::id().to_string();
+    let hits = run_json(
+        BENCH,
+        args(&[
+            "load",
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--method",
+            "artist",
+            "--database-url",
+            &app.db.url,
+            "--dist",
+            "zipf:1.1",
+            "--watch-pid",
+            &pid,
+            "--json",
+        ]),
+    )
+    .await;
+    assert_all_answered(&hits);
+    assert_eq!(hits["keys"], artists);
+    assert!(hits["processes"][0]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0);
+
+    // A fixed offered rate: the schedule allows at most rate × duration
+    // calls in the measured second (one per client may straddle its start).
+    let paced = run_json(
+        BENCH,
+        args(&[
+            "load",
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--method",
+            "release",
+            "--keys",
+            &scratch.path("releases.txt"),
+            "--rate",
+            "40",
+            "--json",
+        ]),
+    )
+    .await;
+    assert_all_answered(&paced);
+    assert!(
+        paced["requests"].as_u64().unwrap_or(u64::MAX) <= 42,
+        "{paced}"
+    );
+}
+
+/// `mb-replay --synthesize` on a free port; killed when dropped.
+struct Replay {
+    child: Child,
+    base_url: String,
+}
+
+impl Replay {
+    fn start() -> Self {
+        let mut child = Command::new(MB_REPLAY)
+            .args(["127.0.0.1:0", "--synthesize"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start mb-replay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("mb-replay says where it serves");
+        let base_url = line
+            .split_whitespace()
+            .last()
+            .expect("an address")
+            .to_owned();
+        Self { child, base_url }
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn cold_misses_and_ingest_against_a_synthesizing_upstream() {
+    let replay = Replay::start();
+    assert!(replay.base_url.ends_with("/ws/2"), "{}", replay.base_url);
+    let mut app = TestApp::spawn_with(TestOptions {
+        env: vec![
+            (
+                "MUSICMETA_MUSICBRAINZ__BASE_URL".into(),
+                replay.base_url.clone(),
+            ),
+            // The limiter effectively off, as in the benchmark.
+            (
+                "MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND".into(),
+                "100000".into(),
+            ),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    let addr = format!("http://{}", app.addr);
+
+    let mut release_misses = 0;
+    for method in ["release", "artist"] {
+        let misses = run_json(
+            BENCH,
+            args(&[
+                "load",
+                "--addr",
+                &addr,
+                "--clients",
+                "2",
+                "--duration",
+                "1",
+                "--warmup",
+                "0",
+                "--method",
+                method,
+                "--miss",
+                "--json",
+            ]),
+        )
+        .await;
+        assert_all_answered(&misses);
+        assert_eq!(misses["mode"], "miss");
+        if method == "release" {
+            release_misses = misses["ok"].as_i64().expect("count");
+        }
+    }
+    // Each answered miss stored its own release (no warm-up, so every call
+    // was counted).
+    let filled = app
+        .db
+        .count("SELECT count(*) FROM release WHERE fetched_at IS NOT NULL")
+        .await;
+    assert_eq!(filled, release_misses);
+
+    let amqp_url = musicmeta_tests::broker::url();
+    let ingest = run_json(
+        BENCH,
+        args(&[
+            "ingest",
+            "--database-url",
+            &app.db.url,
+            "--amqp-url",
+            &amqp_url,
+            "--exchange",
+            &app.broker.exchange,
+            "--queue",
+            &app.broker.queue,
+            "--jobs",
+            "30",
+            "--timeout",
+            "60",
+            "--json",
+        ]),
+    )
+    .await;
+    assert_eq!(ingest["stored"], 30, "{ingest}");
+    assert!(ingest["per_s"].as_f64().unwrap_or(0.0) > 0.0, "{ingest}");
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM release WHERE fetched_at IS NOT NULL")
+            .await,
+        filled + 30
+    );
+
+    app.stop_workers().await;
+    let output = tokio::task::spawn_blocking({
+        let (exchange, queue) = (app.broker.exchange.clone(), app.broker.queue.clone());
+        move || {
+            Command::new(BENCH)
+                .args(["teardown", "--amqp-url", &amqp_url, "--exchange", &exchange])
+                .args(["--queue", &queue])
+                .output()
+                .expect("run bench teardown")
+        }
+    })
+    .await
+    .expect("teardown runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
