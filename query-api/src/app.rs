@@ -17,9 +17,9 @@ use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::info;
 
@@ -27,8 +27,8 @@ use crate::admin::AdminApi;
 use crate::auth::BearerAuth;
 use crate::catalog::CatalogApi;
 use crate::fills::Fills;
-use crate::hot::HotTier;
 use crate::grpc::{MetadataApi, Policy};
+use crate::hot::HotTier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -15,9 +15,9 @@
 //! - [`lookup`]: the `query-api lookup` command-line client.
 
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod catalog;
-pub mod app;
 pub mod convert;
 pub mod fills;
 pub mod grpc;

@@ -227,9 +227,7 @@ async fn proxied(url: &str) -> (String, TcpProxy) {
         .next()
         .expect("service address");
     let proxy = TcpProxy::start(upstream).await;
-    parsed
-        .set_ip_host(proxy.addr().ip())
-        .expect("ip host");
+    parsed.set_ip_host(proxy.addr().ip()).expect("ip host");
     parsed.set_port(Some(proxy.addr().port())).expect("port");
     (parsed.to_string(), proxy)
 }
