@@ -329,21 +329,7 @@ pub async fn claim_completion(
     parent: Mbid,
     reask_after: Duration,
 ) -> Result<bool, DbError> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO fetch_request (entity_type, mbid, requested_at) VALUES ($1, $2, now()) \
-             ON CONFLICT (entity_type, mbid) DO UPDATE SET requested_at = now() \
-             WHERE fetch_request.requested_at < now() - make_interval(secs => $3) \
-             RETURNING 1",
-        )
-        .await?;
-    let row = client
-        .query_opt(
-            &stmt,
-            &[&list.key(), &parent.as_uuid(), &reask_after.as_secs_f64()],
-        )
-        .await?;
-    Ok(row.is_some())
+    super::outcome::claim(client, list.key(), parent, reask_after).await
 }
 
 /// The completions wanted for any of `parents` (an MBID and the one it was

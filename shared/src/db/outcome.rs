@@ -123,6 +123,19 @@ pub async fn claim_fetch(
     mbid: Mbid,
     reask_after: Duration,
 ) -> Result<bool, DbError> {
+    claim(client, entity_type.as_str(), mbid, reask_after).await
+}
+
+/// Claims the `fetch_request` row `(key, mbid)`: true when the caller should
+/// publish (no claim pending, or the pending one is older than
+/// `reask_after`). `key` is an entity type, or a list key for the catalog's
+/// completion jobs (`shared/src/db/browse.rs`): one ledger, one rule.
+pub async fn claim(
+    client: &impl GenericClient,
+    key: &str,
+    mbid: Mbid,
+    reask_after: Duration,
+) -> Result<bool, DbError> {
     let stmt = client
         .prepare_cached(
             "INSERT INTO fetch_request (entity_type, mbid, requested_at) VALUES ($1, $2, now()) \
@@ -132,14 +145,7 @@ pub async fn claim_fetch(
         )
         .await?;
     let row = client
-        .query_opt(
-            &stmt,
-            &[
-                &entity_type.as_str(),
-                &mbid.as_uuid(),
-                &reask_after.as_secs_f64(),
-            ],
-        )
+        .query_opt(&stmt, &[&key, &mbid.as_uuid(), &reask_after.as_secs_f64()])
         .await?;
     Ok(row.is_some())
 }
