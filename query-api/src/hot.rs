@@ -182,18 +182,6 @@ impl HotTier {
         }
     }
 
-    /// Entries held (for tests and metrics; approximate while busy).
-    pub fn len(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |i| {
-            i.cache.run_pending_tasks();
-            i.cache.entry_count()
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn usable(&self) -> Option<&Arc<Inner>> {
         self.inner.as_ref().filter(|i| i.fills.is_listening())
     }
