@@ -1,7 +1,8 @@
 //! The `musicmeta.v1` protobuf package, generated at build time from
 //! `proto/musicmeta/v1/*.proto` with a vendored `protoc`, so building needs
 //! no system protobuf compiler. [`FILE_DESCRIPTOR_SET`] feeds gRPC server
-//! reflection.
+//! reflection; [`wire`] is the view of `MetadataService` that query-api
+//! serves.
 
 #![allow(missing_debug_implementations)] // generated code
 
@@ -12,6 +13,8 @@ pub mod musicmeta {
 }
 
 pub use musicmeta::v1;
+
+pub mod wire;
 
 /// Encoded descriptors of every message and service in `musicmeta.v1`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("musicmeta_descriptor");

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use musicmeta_proto::FILE_DESCRIPTOR_SET;
 use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
 use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer;
-use musicmeta_proto::v1::metadata_service_server::MetadataServiceServer;
+use musicmeta_proto::wire::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::{Config, GrpcTlsConfig};
 use musicmeta_shared::db::{self, DbError, PgStore};

@@ -4,6 +4,10 @@
 use musicmeta_proto::v1 as pb;
 use musicmeta_shared::domain::{self as d, Annotations, ArtistCredit, LifeSpan, credit_phrase};
 
+use prost::Message;
+use prost::bytes::Bytes;
+
+use crate::hot::Hot;
 use crate::service::Answer;
 
 fn life_span(l: LifeSpan) -> Option<pb::LifeSpan> {
@@ -74,7 +78,23 @@ fn tail(a: Annotations) -> Tail {
     }
 }
 
-pub fn cache_info<T>(answer: &Answer<T>) -> pb::CacheInfo {
+macro_rules! hot {
+    ($ty:ident, $convert:ident) => {
+        impl Hot for d::$ty {
+            fn encode(self) -> Bytes {
+                Bytes::from($convert(self).encode_to_vec())
+            }
+        }
+    };
+}
+
+hot!(Artist, artist);
+hot!(ReleaseGroup, release_group);
+hot!(Release, release);
+hot!(Recording, recording);
+hot!(Label, label);
+
+pub fn cache_info(answer: &Answer) -> pb::CacheInfo {
     pb::CacheInfo {
         freshness: if answer.fresh {
             pb::Freshness::Fresh

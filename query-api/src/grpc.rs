@@ -1,13 +1,15 @@
 //! The `musicmeta.v1.MetadataService` gRPC handlers, and the one table that
 //! maps lookup errors to gRPC status codes.
 //!
-//! Handlers only parse the request, call the cache policy and convert; the
-//! client's deadline (`grpc-timeout`) bounds how long a miss may wait.
+//! Handlers only parse the request, call the cache policy and wrap its
+//! answer; the client's deadline (`grpc-timeout`) bounds how long a miss may
+//! wait. They serve the service's wire view (`musicmeta_proto::wire`): the
+//! entity goes out as the bytes the policy encoded when it read it.
 
 use std::time::Duration;
 
 use musicmeta_proto::v1 as pb;
-use musicmeta_proto::v1::metadata_service_server::MetadataService;
+use musicmeta_proto::wire::{self, metadata_service_server::MetadataService};
 use musicmeta_shared::amqp::JobPublisher;
 use musicmeta_shared::db::EntityRepository;
 use musicmeta_shared::db::PgStore;
@@ -82,7 +84,7 @@ impl MetadataApi {
         method: &'static str,
         request: Request<M>,
         mbid: impl FnOnce(&M) -> &str,
-        answer: impl FnOnce(Answer<T>) -> R,
+        answer: impl FnOnce(Answer) -> R,
     ) -> Result<Response<R>, Status>
     where
         T: Hot,
@@ -118,14 +120,14 @@ impl MetadataService for MetadataApi {
     async fn get_artist(
         &self,
         request: Request<pb::GetArtistRequest>,
-    ) -> Result<Response<pb::GetArtistResponse>, Status> {
-        self.serve(
+    ) -> Result<Response<wire::GetArtistResponse>, Status> {
+        self.serve::<Artist, _, _>(
             "GetArtist",
             request,
             |r| &r.mbid,
-            |a: Answer<Artist>| pb::GetArtistResponse {
+            |a| wire::GetArtistResponse {
                 cache: Some(convert::cache_info(&a)),
-                artist: Some(convert::artist(a.entity)),
+                artist: a.body,
             },
         )
         .await
@@ -134,14 +136,14 @@ impl MetadataService for MetadataApi {
     async fn get_release_group(
         &self,
         request: Request<pb::GetReleaseGroupRequest>,
-    ) -> Result<Response<pb::GetReleaseGroupResponse>, Status> {
-        self.serve(
+    ) -> Result<Response<wire::GetReleaseGroupResponse>, Status> {
+        self.serve::<ReleaseGroup, _, _>(
             "GetReleaseGroup",
             request,
             |r| &r.mbid,
-            |a: Answer<ReleaseGroup>| pb::GetReleaseGroupResponse {
+            |a| wire::GetReleaseGroupResponse {
                 cache: Some(convert::cache_info(&a)),
-                release_group: Some(convert::release_group(a.entity)),
+                release_group: a.body,
             },
         )
         .await
@@ -150,14 +152,14 @@ impl MetadataService for MetadataApi {
     async fn get_release(
         &self,
         request: Request<pb::GetReleaseRequest>,
-    ) -> Result<Response<pb::GetReleaseResponse>, Status> {
-        self.serve(
+    ) -> Result<Response<wire::GetReleaseResponse>, Status> {
+        self.serve::<Release, _, _>(
             "GetRelease",
             request,
             |r| &r.mbid,
-            |a: Answer<Release>| pb::GetReleaseResponse {
+            |a| wire::GetReleaseResponse {
                 cache: Some(convert::cache_info(&a)),
-                release: Some(convert::release(a.entity)),
+                release: a.body,
             },
         )
         .await
@@ -166,14 +168,14 @@ impl MetadataService for MetadataApi {
     async fn get_recording(
         &self,
         request: Request<pb::GetRecordingRequest>,
-    ) -> Result<Response<pb::GetRecordingResponse>, Status> {
-        self.serve(
+    ) -> Result<Response<wire::GetRecordingResponse>, Status> {
+        self.serve::<Recording, _, _>(
             "GetRecording",
             request,
             |r| &r.mbid,
-            |a: Answer<Recording>| pb::GetRecordingResponse {
+            |a| wire::GetRecordingResponse {
                 cache: Some(convert::cache_info(&a)),
-                recording: Some(convert::recording(a.entity)),
+                recording: a.body,
             },
         )
         .await
@@ -182,14 +184,14 @@ impl MetadataService for MetadataApi {
     async fn get_label(
         &self,
         request: Request<pb::GetLabelRequest>,
-    ) -> Result<Response<pb::GetLabelResponse>, Status> {
-        self.serve(
+    ) -> Result<Response<wire::GetLabelResponse>, Status> {
+        self.serve::<Label, _, _>(
             "GetLabel",
             request,
             |r| &r.mbid,
-            |a: Answer<Label>| pb::GetLabelResponse {
+            |a| wire::GetLabelResponse {
                 cache: Some(convert::cache_info(&a)),
-                label: Some(convert::label(a.entity)),
+                label: a.body,
             },
         )
         .await

@@ -1,5 +1,7 @@
 //! The hot tier: an in-process copy of the entities query-api answers most,
-//! so a hot lookup costs no database round trip.
+//! so a hot lookup costs no database round trip. A copy is held as the
+//! encoded message it is answered with ([`HotEntry`]), so a hit costs no
+//! conversion or encoding either, and is weighed by its actual size.
 //!
 //! Kept correct by invalidation, not by expiry alone: every commit of a
 //! worker NOTIFYs the entities it stored ([`crate::fills`]), and each such
@@ -20,13 +22,12 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use moka::sync::Cache;
-use musicmeta_shared::domain::{
-    Annotations, Artist, Cached, CachedEntity, Label, Recording, Release, ReleaseGroup,
-};
+use musicmeta_shared::domain::CachedEntity;
 use musicmeta_shared::mbid::{EntityType, Mbid};
+use prost::bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -38,59 +39,23 @@ type Key = (EntityType, Mbid);
 /// Counters that evictions bump; one per shard of the key space.
 const SHARDS: usize = 1024;
 
-/// One cached entity of any of the five kinds.
+/// What an entry costs beyond its body: key, timestamp, `Bytes` header and
+/// moka's own bookkeeping (measured as roughly this; see docs/benchmarks.md).
+const ENTRY_OVERHEAD: u32 = 256;
+
+/// One cached entity, as it is answered: when it was fetched, and its
+/// `musicmeta.v1` message already encoded (see `musicmeta_proto::wire`).
 #[derive(Debug, Clone)]
-pub enum HotValue {
-    Artist(Arc<Cached<Artist>>),
-    ReleaseGroup(Arc<Cached<ReleaseGroup>>),
-    Release(Arc<Cached<Release>>),
-    Recording(Arc<Cached<Recording>>),
-    Label(Arc<Cached<Label>>),
+pub struct HotEntry {
+    pub fetched_at: SystemTime,
+    pub body: Bytes,
 }
 
-/// An entity kind the hot tier can hold.
-pub trait Hot: CachedEntity + Clone {
-    fn wrap(cached: Arc<Cached<Self>>) -> HotValue;
-    fn unwrap(value: &HotValue) -> Option<&Arc<Cached<Self>>>;
-    /// A rough size in bytes, for the memory bound.
-    fn weight(&self) -> u32;
+/// An entity kind the hot tier can hold: a domain type and how it encodes.
+pub trait Hot: CachedEntity {
+    /// The entity as its encoded `musicmeta.v1` message.
+    fn encode(self) -> Bytes;
 }
-
-fn annotations_weight(a: &Annotations) -> u32 {
-    let n = a.aliases.len() + a.tags.len() + a.genres.len() + a.urls.len();
-    (n as u32).saturating_mul(160)
-}
-
-macro_rules! hot_kind {
-    ($ty:ident, |$e:ident| $weight:expr) => {
-        impl Hot for $ty {
-            fn wrap(cached: Arc<Cached<Self>>) -> HotValue {
-                HotValue::$ty(cached)
-            }
-            fn unwrap(value: &HotValue) -> Option<&Arc<Cached<Self>>> {
-                match value {
-                    HotValue::$ty(c) => Some(c),
-                    _ => None,
-                }
-            }
-            fn weight(&self) -> u32 {
-                let $e = self;
-                1024u32
-                    .saturating_add(annotations_weight(&$e.annotations))
-                    .saturating_add($weight)
-            }
-        }
-    };
-}
-
-hot_kind!(Artist, |_a| 0);
-hot_kind!(Label, |_l| 0);
-hot_kind!(Recording, |r| (r.artist_credit.len() as u32) * 160);
-hot_kind!(ReleaseGroup, |g| (g.releases.len() as u32) * 200);
-hot_kind!(Release, |r| {
-    let tracks: usize = r.media.iter().map(|m| m.tracks.len()).sum();
-    (tracks as u32).saturating_mul(480)
-});
 
 /// Taken before a database read; see the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +74,7 @@ pub struct HotTier {
 
 #[derive(Debug)]
 struct Inner {
-    cache: Cache<Key, HotValue>,
+    cache: Cache<Key, HotEntry>,
     shards: Box<[AtomicU64]>,
     generation: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
@@ -125,12 +90,10 @@ impl HotTier {
         }
         let cache = Cache::builder()
             .max_capacity(capacity_mb.saturating_mul(1024 * 1024))
-            .weigher(|_key: &Key, value: &HotValue| match value {
-                HotValue::Artist(c) => c.entity.weight(),
-                HotValue::ReleaseGroup(c) => c.entity.weight(),
-                HotValue::Release(c) => c.entity.weight(),
-                HotValue::Recording(c) => c.entity.weight(),
-                HotValue::Label(c) => c.entity.weight(),
+            .weigher(|_key: &Key, entry: &HotEntry| {
+                u32::try_from(entry.body.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(ENTRY_OVERHEAD)
             })
             .time_to_live(ttl)
             .build();
@@ -146,10 +109,8 @@ impl HotTier {
     }
 
     /// The copy of `mbid`, if the tier holds one and can vouch for it.
-    pub fn get<T: Hot>(&self, mbid: Mbid) -> Option<Cached<T>> {
-        let inner = self.usable()?;
-        let value = inner.cache.get(&(T::TYPE, mbid))?;
-        T::unwrap(&value).map(|c| (**c).clone())
+    pub fn get(&self, entity_type: EntityType, mbid: Mbid) -> Option<HotEntry> {
+        self.usable()?.cache.get(&(entity_type, mbid))
     }
 
     /// Call before reading `mbid` from the database.
@@ -166,15 +127,14 @@ impl HotTier {
 
     /// Keeps what a read taken under `ticket` found, unless an eviction of
     /// its shard happened since (then the copy may predate a commit).
-    pub fn insert<T: Hot>(&self, ticket: Option<Ticket>, mbid: Mbid, cached: &Cached<T>) {
+    pub fn insert(&self, ticket: Option<Ticket>, key: Key, entry: &HotEntry) {
         let (Some(inner), Some(ticket)) = (self.inner.as_ref(), ticket) else {
             return;
         };
-        let key = (T::TYPE, mbid);
         if !inner.unchanged(ticket) {
             return;
         }
-        inner.cache.insert(key, T::wrap(Arc::new(cached.clone())));
+        inner.cache.insert(key, entry.clone());
         // An eviction between the check and the insert would be lost: look
         // again, and undo the insert if one happened.
         if !inner.unchanged(ticket) {

@@ -24,10 +24,11 @@ use musicmeta_shared::domain::Cached;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
 use musicmeta_shared::prometheus::names;
+use prost::bytes::Bytes;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::fills::{self, Fills};
-use crate::hot::{Hot, HotTier};
+use crate::hot::{Hot, HotEntry, HotTier};
 
 /// A pending fetch older than this is assumed lost and asked for again.
 pub(crate) const REASK_AFTER: Duration = Duration::from_secs(60);
@@ -68,18 +69,20 @@ pub enum LookupError {
     Broker(#[from] AmqpError),
 }
 
-/// A cached entity and what the caller should know about its copy.
+/// A cached entity, encoded as it is answered, and what the caller should
+/// know about its copy.
 #[derive(Debug, Clone)]
-pub struct Answer<T> {
-    pub entity: T,
+pub struct Answer {
+    /// The entity's encoded `musicmeta.v1` message.
+    pub body: Bytes,
     pub fetched_at: SystemTime,
     pub fresh: bool,
     /// The requested MBID, when it was merged into the answered entity.
     pub redirected_from: Option<Mbid>,
 }
 
-enum Resolved<T> {
-    Hit(Cached<T>, Mbid),
+enum Resolved {
+    Hit(HotEntry, Mbid),
     NotFound(Mbid),
     Miss(Mbid),
 }
@@ -130,7 +133,7 @@ where
         &self,
         raw_mbid: &str,
         deadline: Option<Duration>,
-    ) -> Result<Answer<T>, LookupError>
+    ) -> Result<Answer, LookupError>
     where
         T: Hot,
         R: EntityRepository<T>,
@@ -160,7 +163,7 @@ where
         raw_mbid: &str,
         deadline: Option<Duration>,
         waited: &mut bool,
-    ) -> Result<Answer<T>, LookupError>
+    ) -> Result<Answer, LookupError>
     where
         T: Hot,
         R: EntityRepository<T>,
@@ -175,14 +178,14 @@ where
         let mut queued = false;
         loop {
             match self.resolve::<T>(requested).await? {
-                Resolved::Hit(cached, mbid) => {
-                    let fresh = self.is_fresh(T::TYPE, cached.fetched_at);
+                Resolved::Hit(entry, mbid) => {
+                    let fresh = self.is_fresh(T::TYPE, entry.fetched_at);
                     if !fresh {
                         self.refresh_in_background(T::TYPE, mbid);
                     }
                     return Ok(Answer {
-                        entity: cached.entity,
-                        fetched_at: cached.fetched_at,
+                        body: entry.body,
+                        fetched_at: entry.fetched_at,
                         fresh,
                         redirected_from: (mbid != requested).then_some(requested),
                     });
@@ -215,8 +218,9 @@ where
     }
 
     /// Follows redirects and consults the negative cache; entities come from
-    /// the hot tier when it holds them, from the database otherwise.
-    async fn resolve<T>(&self, requested: Mbid) -> Result<Resolved<T>, DbError>
+    /// the hot tier when it holds them, from the database otherwise (and
+    /// encoded once, there).
+    async fn resolve<T>(&self, requested: Mbid) -> Result<Resolved, DbError>
     where
         T: Hot,
         R: EntityRepository<T>,
@@ -224,13 +228,17 @@ where
         let (repo, hot) = (&self.inner.repo, &self.inner.hot);
         let mut current = requested;
         for _ in 0..=MAX_REDIRECTS {
-            if let Some(cached) = hot.get::<T>(current) {
-                return Ok(Resolved::Hit(cached, current));
+            if let Some(entry) = hot.get(T::TYPE, current) {
+                return Ok(Resolved::Hit(entry, current));
             }
             let ticket = hot.ticket(T::TYPE, current);
-            if let Some(cached) = repo.find(current).await? {
-                hot.insert(ticket, current, &cached);
-                return Ok(Resolved::Hit(cached, current));
+            if let Some(Cached::<T> { entity, fetched_at }) = repo.find(current).await? {
+                let entry = HotEntry {
+                    fetched_at,
+                    body: entity.encode(),
+                };
+                hot.insert(ticket, (T::TYPE, current), &entry);
+                return Ok(Resolved::Hit(entry, current));
             }
             match repo.find_outcome(T::TYPE, current).await? {
                 Some(Outcome::Redirect { to, .. }) => current = to,
