@@ -113,7 +113,7 @@ async fn with_the_broker_down_hits_are_served_and_misses_say_so() {
             Mbid::parse(LABEL).unwrap(),
             FetchResult::Found {
                 entity,
-                raw: serde_json::json!({}),
+                raw: serde_json::json!({}).into(),
             },
         )
         .await

@@ -28,6 +28,55 @@ use crate::config::DatabaseConfig;
 
 pub use repository::{CacheStateRepository, EntityRepository, EntityWriter, FetchResult, PgStore};
 
+/// A JSON document as the bytes it came in, written to a `json`/`jsonb`
+/// column as is: PostgreSQL parses it once, where a `serde_json::Value`
+/// costs the worker a parse, a print and hundreds of small allocations per
+/// release. The bytes must be valid JSON (a response body the model parsed
+/// is); PostgreSQL rejects anything else, as it would the printed `Value`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawJson(Vec<u8>);
+
+impl RawJson {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<serde_json::Value> for RawJson {
+    fn from(value: serde_json::Value) -> Self {
+        Self(value.to_string().into_bytes())
+    }
+}
+
+/// The length, not the body (a release's is tens of kilobytes).
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawJson({} bytes)", self.0.len())
+    }
+}
+
+impl tokio_postgres::types::ToSql for RawJson {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary format is a version byte and the JSON text.
+        if *ty == tokio_postgres::types::Type::JSONB {
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(&self.0);
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    tokio_postgres::types::accepts!(JSON, JSONB);
+    tokio_postgres::types::to_sql_checked!();
+}
+
 /// A database failure, as the layers above need to tell them apart.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

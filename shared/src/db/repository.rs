@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::Pool;
 
 use super::outcome::{self, Outcome};
-use super::{DbError, outbox, read, write};
+use super::{DbError, RawJson, outbox, read, write};
 use crate::domain::{Artist, Cached, Entity, Label, Recording, Release, ReleaseGroup};
 use crate::jobs::{FetchJob, Lane};
 use crate::mbid::{EntityType, Mbid};
@@ -90,7 +90,7 @@ pub enum FetchResult {
     /// MusicBrainz redirected a merged MBID to it) and the raw response.
     Found {
         entity: Entity,
-        raw: serde_json::Value,
+        raw: RawJson,
     },
     NotFound,
 }
@@ -230,22 +230,35 @@ impl EntityWriter for PgStore {
     ) -> Result<(), DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // The bookkeeping touches none of the entity's rows, so it runs
+        // alongside the upsert: tokio-postgres pipelines the statements on
+        // the connection. The notifications go out on commit.
+        let bookkeeping = async {
+            outcome::release_fetch(&tx, entity_type, requested).await?;
+            outcome::notify_filled(&tx, entity_type, requested).await
+        };
         match result {
             FetchResult::Found { entity, raw } => {
                 let actual = entity.mbid();
-                write::upsert_entity(&tx, &entity, &raw).await?;
-                outcome::forget(&tx, entity_type, actual).await?;
-                if actual != requested {
-                    outcome::record_redirect(&tx, entity_type, requested, actual).await?;
-                    outcome::notify_filled(&tx, entity_type, actual).await?;
-                }
+                let redirect = async {
+                    outcome::forget(&tx, entity_type, actual).await?;
+                    if actual != requested {
+                        outcome::record_redirect(&tx, entity_type, requested, actual).await?;
+                        outcome::notify_filled(&tx, entity_type, actual).await?;
+                    }
+                    Ok(())
+                };
+                futures::try_join!(
+                    write::upsert_entity(&tx, &entity, &raw),
+                    redirect,
+                    bookkeeping
+                )?;
             }
             FetchResult::NotFound => {
                 outcome::record_not_found(&tx, entity_type, requested).await?;
+                bookkeeping.await?;
             }
         }
-        outcome::release_fetch(&tx, entity_type, requested).await?;
-        outcome::notify_filled(&tx, entity_type, requested).await?;
         tx.commit().await?;
         Ok(())
     }

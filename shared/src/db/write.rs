@@ -6,33 +6,121 @@
 //! only referenced (credited artists, a track's recording, a release's label
 //! and release group) are written as stubs (`fetched_at` NULL) and never
 //! overwrite a row that was fetched in full.
+//!
+//! Child rows are written set-based: one `INSERT ... SELECT FROM unnest(...)`
+//! per table with the rows as column arrays, so a 30-track release costs
+//! some fifteen statements, not hundreds. The statements of one entity go
+//! out as one [`Batch`]: pipelined on the connection and run by the server
+//! in the order they were added, so a later one may rely on an earlier one
+//! (a credit on its artist's stub) while the whole store costs about one
+//! round trip.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::DbError;
 use crate::domain::{
     Annotations, Artist, ArtistCredit, ArtistRef, Entity, Label, LabelRef, Recording, RecordingRef,
-    Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef,
+    Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef, Track,
 };
 use crate::mbid::{EntityType, Mbid};
 
 /// Child-row owner kinds in `artist_credit` beyond the five entity types.
 const TRACK: &str = "track";
 
+/// One statement parameter, owned by the statement's future.
+type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
+
+fn p<'a>(value: impl ToSql + Sync + Send + 'a) -> Param<'a> {
+    Box::new(value)
+}
+
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Statements that run in the order they were added, pipelined.
+///
+/// tokio-postgres sends a request when its future is first polled, and
+/// `try_join_all` polls its futures in order, so the server receives (and
+/// runs) them in order without waiting for each answer. Statements are
+/// prepared (`prepare_cached`) as they are added, so no prepare round trip
+/// can reorder them. The first error wins; the transaction is then aborted
+/// and rolled back by its owner.
+struct Batch<'a, C> {
+    tx: &'a C,
+    pending: Vec<Pending<'a>>,
+}
+
+impl<'a, C: GenericClient> Batch<'a, C> {
+    fn new(tx: &'a C) -> Self {
+        Self {
+            tx,
+            pending: Vec::new(),
+        }
+    }
+
+    async fn add(&mut self, sql: &str, params: Vec<Param<'a>>) -> Result<(), DbError> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        let tx = self.tx;
+        self.pending.push(Box::pin(async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|x| &**x as _).collect();
+            tx.execute(&stmt, &refs).await
+        }));
+        Ok(())
+    }
+
+    async fn run(self) -> Result<(), DbError> {
+        futures::future::try_join_all(self.pending).await?;
+        Ok(())
+    }
+}
+
+/// The last of each MBID, in MBID order. Row-at-a-time upserts let a later
+/// stub overwrite an earlier one; one multi-row upsert may not touch a row
+/// twice, so the last is kept. The order makes concurrent stores lock
+/// shared stub rows in the same order.
+fn last_by_mbid<'a, T>(
+    items: impl IntoIterator<Item = &'a T>,
+    mbid: impl Fn(&T) -> Mbid,
+) -> Vec<&'a T>
+where
+    T: 'a,
+{
+    let mut by_mbid = BTreeMap::new();
+    for item in items {
+        by_mbid.insert(mbid(item).as_uuid(), item);
+    }
+    by_mbid.into_values().collect()
+}
+
+/// Stores a fetched entity with its child rows and the stubs it names.
+/// `raw` is the response for the `raw` column: a [`super::RawJson`] as
+/// received, or a `serde_json::Value`.
 pub async fn upsert_entity(
     tx: &impl GenericClient,
     entity: &Entity,
-    raw: &serde_json::Value,
+    raw: &(impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
+    let mut batch = Batch::new(tx);
     match entity {
-        Entity::Artist(a) => upsert_artist(tx, a, raw).await?,
-        Entity::Label(l) => upsert_label(tx, l, raw).await?,
-        Entity::Recording(r) => upsert_recording(tx, r, raw).await?,
-        Entity::ReleaseGroup(g) => upsert_release_group(tx, g, raw).await?,
-        Entity::Release(r) => upsert_release(tx, r, raw).await?,
+        Entity::Artist(a) => upsert_artist(&mut batch, a, raw).await?,
+        Entity::Label(l) => upsert_label(&mut batch, l, raw).await?,
+        Entity::Recording(r) => upsert_recording(&mut batch, r, raw).await?,
+        Entity::ReleaseGroup(g) => upsert_release_group(&mut batch, g, raw).await?,
+        Entity::Release(r) => upsert_release(&mut batch, r, raw).await?,
     }
-    replace_annotations(tx, entity.entity_type(), entity.mbid(), annotations(entity)).await
+    replace_annotations(
+        &mut batch,
+        entity.entity_type(),
+        entity.mbid(),
+        annotations(entity),
+    )
+    .await?;
+    batch.run().await
 }
 
 fn annotations(entity: &Entity) -> &Annotations {
@@ -45,13 +133,13 @@ fn annotations(entity: &Entity) -> &Annotations {
     }
 }
 
-async fn upsert_artist(
-    tx: &impl GenericClient,
-    a: &Artist,
-    raw: &serde_json::Value,
+async fn upsert_artist<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    a: &'a Artist,
+    raw: &'a (impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+    batch
+        .add(
             "INSERT INTO artist (mbid, name, sort_name, disambiguation, artist_type, gender, \
                country, area, begin_date, end_date, ended, raw, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
@@ -61,36 +149,31 @@ async fn upsert_artist(
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
                ended = EXCLUDED.ended, raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+            vec![
+                p(a.mbid.as_uuid()),
+                p(&a.name),
+                p(&a.sort_name),
+                p(&a.disambiguation),
+                p(&a.artist_type),
+                p(&a.gender),
+                p(&a.country),
+                p(&a.area),
+                p(&a.life_span.begin),
+                p(&a.life_span.end),
+                p(a.life_span.ended),
+                p(raw),
+            ],
         )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &a.mbid.as_uuid(),
-            &a.name,
-            &a.sort_name,
-            &a.disambiguation,
-            &a.artist_type,
-            &a.gender,
-            &a.country,
-            &a.area,
-            &a.life_span.begin,
-            &a.life_span.end,
-            &a.life_span.ended,
-            raw,
-        ],
-    )
-    .await?;
-    Ok(())
+        .await
 }
 
-async fn upsert_label(
-    tx: &impl GenericClient,
-    l: &Label,
-    raw: &serde_json::Value,
+async fn upsert_label<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    l: &'a Label,
+    raw: &'a (impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+    batch
+        .add(
             "INSERT INTO label (mbid, name, sort_name, disambiguation, label_type, label_code, \
                country, area, begin_date, end_date, ended, raw, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
@@ -100,36 +183,31 @@ async fn upsert_label(
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
                ended = EXCLUDED.ended, raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+            vec![
+                p(l.mbid.as_uuid()),
+                p(&l.name),
+                p(&l.sort_name),
+                p(&l.disambiguation),
+                p(&l.label_type),
+                p(l.label_code),
+                p(&l.country),
+                p(&l.area),
+                p(&l.life_span.begin),
+                p(&l.life_span.end),
+                p(l.life_span.ended),
+                p(raw),
+            ],
         )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &l.mbid.as_uuid(),
-            &l.name,
-            &l.sort_name,
-            &l.disambiguation,
-            &l.label_type,
-            &l.label_code,
-            &l.country,
-            &l.area,
-            &l.life_span.begin,
-            &l.life_span.end,
-            &l.life_span.ended,
-            raw,
-        ],
-    )
-    .await?;
-    Ok(())
+        .await
 }
 
-async fn upsert_recording(
-    tx: &impl GenericClient,
-    r: &Recording,
-    raw: &serde_json::Value,
+async fn upsert_recording<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    r: &'a Recording,
+    raw: &'a (impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+    batch
+        .add(
             "INSERT INTO recording (mbid, title, disambiguation, length_ms, video, \
                first_release_date, raw, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
@@ -137,57 +215,48 @@ async fn upsert_recording(
                disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
                video = EXCLUDED.video, first_release_date = EXCLUDED.first_release_date, \
                raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+            vec![
+                p(r.mbid.as_uuid()),
+                p(&r.title),
+                p(&r.disambiguation),
+                p(r.length_ms),
+                p(r.video),
+                p(&r.first_release_date),
+                p(raw),
+            ],
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &r.mbid.as_uuid(),
-            &r.title,
-            &r.disambiguation,
-            &r.length_ms,
-            &r.video,
-            &r.first_release_date,
-            raw,
-        ],
-    )
-    .await?;
-    replace_isrcs(tx, r.mbid, &r.isrcs).await?;
-    replace_credits(
-        tx,
+    batch
+        .add(
+            "DELETE FROM recording_isrc WHERE recording_mbid = $1",
+            vec![p(r.mbid.as_uuid())],
+        )
+        .await?;
+    if !r.isrcs.is_empty() {
+        batch
+            .add(
+                "INSERT INTO recording_isrc (recording_mbid, isrc) \
+                 SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+                vec![p(r.mbid.as_uuid()), p(&r.isrcs)],
+            )
+            .await?;
+    }
+    let mut credits = Credits::default();
+    credits.replace(
         EntityType::Recording.as_str(),
         r.mbid.as_uuid(),
         &r.artist_credit,
-    )
-    .await
+    );
+    credits.write(batch).await
 }
 
-async fn replace_isrcs(
-    tx: &impl GenericClient,
-    mbid: Mbid,
-    isrcs: &[String],
+async fn upsert_release_group<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    g: &'a ReleaseGroup,
+    raw: &'a (impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
-    let delete = tx
-        .prepare_cached("DELETE FROM recording_isrc WHERE recording_mbid = $1")
-        .await?;
-    tx.execute(&delete, &[&mbid.as_uuid()]).await?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO recording_isrc (recording_mbid, isrc) SELECT $1, unnest($2::text[]) \
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    tx.execute(&insert, &[&mbid.as_uuid(), &isrcs]).await?;
-    Ok(())
-}
-
-async fn upsert_release_group(
-    tx: &impl GenericClient,
-    g: &ReleaseGroup,
-    raw: &serde_json::Value,
-) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+    batch
+        .add(
             "INSERT INTO release_group (mbid, title, disambiguation, primary_type, \
                secondary_types, first_release_date, raw, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
@@ -196,44 +265,93 @@ async fn upsert_release_group(
                secondary_types = EXCLUDED.secondary_types, \
                first_release_date = EXCLUDED.first_release_date, \
                raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+            vec![
+                p(g.mbid.as_uuid()),
+                p(&g.title),
+                p(&g.disambiguation),
+                p(&g.primary_type),
+                p(&g.secondary_types),
+                p(&g.first_release_date),
+                p(raw),
+            ],
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &g.mbid.as_uuid(),
-            &g.title,
-            &g.disambiguation,
-            &g.primary_type,
-            &g.secondary_types,
-            &g.first_release_date,
-            raw,
-        ],
-    )
-    .await?;
-    replace_credits(
-        tx,
+    let mut credits = Credits::default();
+    credits.replace(
         EntityType::ReleaseGroup.as_str(),
         g.mbid.as_uuid(),
         &g.artist_credit,
-    )
-    .await?;
-    for release in &g.releases {
-        upsert_release_stub(tx, release, Some(g.mbid)).await?;
+    );
+    credits.write(batch).await?;
+    let releases = last_by_mbid(&g.releases, |r| r.mbid);
+    if releases.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // The group's releases as stubs, as `upsert_release_stub` writes one.
+    batch
+        .add(
+            "INSERT INTO release (mbid, title, disambiguation, status, release_date, country, \
+               release_group_mbid) \
+             SELECT u.*, $7::uuid FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+               $5::text[], $6::text[]) AS u \
+             ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
+               disambiguation = EXCLUDED.disambiguation, status = EXCLUDED.status, \
+               release_date = EXCLUDED.release_date, country = EXCLUDED.country, \
+               release_group_mbid = coalesce(EXCLUDED.release_group_mbid, \
+                 release.release_group_mbid) \
+             WHERE release.fetched_at IS NULL",
+            vec![
+                p(releases
+                    .iter()
+                    .map(|r| r.mbid.as_uuid())
+                    .collect::<Vec<_>>()),
+                p(releases
+                    .iter()
+                    .map(|r| r.title.as_str())
+                    .collect::<Vec<_>>()),
+                p(releases
+                    .iter()
+                    .map(|r| r.disambiguation.as_str())
+                    .collect::<Vec<_>>()),
+                p(releases
+                    .iter()
+                    .map(|r| r.status.as_deref())
+                    .collect::<Vec<_>>()),
+                p(releases
+                    .iter()
+                    .map(|r| r.date.as_deref())
+                    .collect::<Vec<_>>()),
+                p(releases
+                    .iter()
+                    .map(|r| r.country.as_deref())
+                    .collect::<Vec<_>>()),
+                p(g.mbid.as_uuid()),
+            ],
+        )
+        .await
 }
 
-async fn upsert_release(
-    tx: &impl GenericClient,
-    r: &Release,
-    raw: &serde_json::Value,
+async fn upsert_release<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    r: &'a Release,
+    raw: &'a (impl ToSql + Sync + Send),
 ) -> Result<(), DbError> {
-    if let Some(group) = &r.release_group {
-        upsert_release_group_stub(tx, group).await?;
+    let release = r.mbid.as_uuid();
+    let mut credits = Credits::default();
+    // Run at once, before the batch: whether the group is (still) a stub
+    // decides whether its credit is written.
+    if let Some(group) = &r.release_group
+        && upsert_release_group_row(batch.tx, group).await?
+        && !group.artist_credit.is_empty()
+    {
+        credits.replace(
+            EntityType::ReleaseGroup.as_str(),
+            group.mbid.as_uuid(),
+            &group.artist_credit,
+        );
     }
-    let stmt = tx
-        .prepare_cached(
+    batch
+        .add(
             "INSERT INTO release (mbid, title, disambiguation, status, packaging, release_date, \
                country, barcode, language, script, release_group_mbid, raw, fetched_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
@@ -244,127 +362,146 @@ async fn upsert_release(
                language = EXCLUDED.language, script = EXCLUDED.script, \
                release_group_mbid = EXCLUDED.release_group_mbid, \
                raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
-        )
-        .await?;
-    let group = r.release_group.as_ref().map(|g| g.mbid.as_uuid());
-    tx.execute(
-        &stmt,
-        &[
-            &r.mbid.as_uuid(),
-            &r.title,
-            &r.disambiguation,
-            &r.status,
-            &r.packaging,
-            &r.date,
-            &r.country,
-            &r.barcode,
-            &r.language,
-            &r.script,
-            &group,
-            raw,
-        ],
-    )
-    .await?;
-    replace_credits(
-        tx,
-        EntityType::Release.as_str(),
-        r.mbid.as_uuid(),
-        &r.artist_credit,
-    )
-    .await?;
-
-    let delete_labels = tx
-        .prepare_cached("DELETE FROM release_label WHERE release_mbid = $1")
-        .await?;
-    tx.execute(&delete_labels, &[&r.mbid.as_uuid()]).await?;
-    let insert_label = tx
-        .prepare_cached(
-            "INSERT INTO release_label (release_mbid, position, label_mbid, catalog_number) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
-    for (position, info) in (0i32..).zip(&r.label_info) {
-        if let Some(label) = &info.label {
-            upsert_label_stub(tx, label).await?;
-        }
-        let label = info.label.as_ref().map(|l| l.mbid.as_uuid());
-        tx.execute(
-            &insert_label,
-            &[&r.mbid.as_uuid(), &position, &label, &info.catalog_number],
-        )
-        .await?;
-    }
-
-    // Track credits hang off track ids; drop them before the tracks go.
-    let delete_track_credits = tx
-        .prepare_cached(
-            "DELETE FROM artist_credit WHERE entity_type = 'track' AND mbid IN \
-               (SELECT mbid FROM track WHERE release_mbid = $1)",
-        )
-        .await?;
-    tx.execute(&delete_track_credits, &[&r.mbid.as_uuid()])
-        .await?;
-    let delete_media = tx
-        .prepare_cached("DELETE FROM medium WHERE release_mbid = $1")
-        .await?;
-    tx.execute(&delete_media, &[&r.mbid.as_uuid()]).await?;
-    let insert_medium = tx
-        .prepare_cached(
-            "INSERT INTO medium (release_mbid, position, format, title, track_count) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .await?;
-    // A track id met again (MusicBrainz moved it between releases) is taken over.
-    let insert_track = tx
-        .prepare_cached(
-            "INSERT INTO track (mbid, release_mbid, medium_position, position, number, title, \
-               length_ms, recording_mbid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (mbid) DO UPDATE SET release_mbid = EXCLUDED.release_mbid, \
-               medium_position = EXCLUDED.medium_position, position = EXCLUDED.position, \
-               number = EXCLUDED.number, title = EXCLUDED.title, \
-               length_ms = EXCLUDED.length_ms, recording_mbid = EXCLUDED.recording_mbid",
-        )
-        .await?;
-    for medium in &r.media {
-        tx.execute(
-            &insert_medium,
-            &[
-                &r.mbid.as_uuid(),
-                &medium.position,
-                &medium.format,
-                &medium.title,
-                &medium.track_count,
+            vec![
+                p(release),
+                p(&r.title),
+                p(&r.disambiguation),
+                p(&r.status),
+                p(&r.packaging),
+                p(&r.date),
+                p(&r.country),
+                p(&r.barcode),
+                p(&r.language),
+                p(&r.script),
+                p(r.release_group.as_ref().map(|g| g.mbid.as_uuid())),
+                p(raw),
             ],
         )
         .await?;
+
+    // A track id met again (MusicBrainz moved it between releases) is taken
+    // over, with its credit. Should one release repeat a track id, its last
+    // occurrence counts (one multi-row upsert may not touch a row twice).
+    let mut seen = HashSet::new();
+    let mut tracks: Vec<(i32, &Track)> = r
+        .media
+        .iter()
+        .flat_map(|m| m.tracks.iter().map(move |t| (m.position, t)))
+        .rev()
+        .filter(|(_, t)| seen.insert(t.mbid.as_uuid()))
+        .collect();
+    tracks.reverse();
+    // Credits of the tracks the release has now go before the tracks do, and
+    // before the new credits are written (most are the same tracks).
+    batch
+        .add(
+            "DELETE FROM artist_credit WHERE entity_type = 'track' AND mbid IN \
+               (SELECT mbid FROM track WHERE release_mbid = $1)",
+            vec![p(release)],
+        )
+        .await?;
+    credits.replace(EntityType::Release.as_str(), release, &r.artist_credit);
+    for (_, track) in &tracks {
+        credits.replace(TRACK, track.mbid.as_uuid(), &track.artist_credit);
     }
-    // Each track's statements run in order, but the tracks run concurrently:
-    // tokio-postgres pipelines them on the one connection, so a 30-track
-    // release costs a few round trips instead of some 300. Within one
-    // transaction the interleaving is harmless: every write is an upsert or
-    // keyed by its own track.
-    let insert_track = &insert_track;
-    futures::future::try_join_all(r.media.iter().flat_map(|medium| {
-        medium.tracks.iter().map(move |track| async move {
-            upsert_recording_stub(tx, &track.recording).await?;
-            tx.execute(
-                insert_track,
-                &[
-                    &track.mbid.as_uuid(),
-                    &r.mbid.as_uuid(),
-                    &medium.position,
-                    &track.position,
-                    &track.number,
-                    &track.title,
-                    &track.length_ms,
-                    &track.recording.mbid.as_uuid(),
+    credits.write(batch).await?;
+
+    let labels = last_by_mbid(r.label_info.iter().filter_map(|i| i.label.as_ref()), |l| {
+        l.mbid
+    });
+    if !labels.is_empty() {
+        add_label_stubs(batch, &labels).await?;
+    }
+    batch
+        .add(
+            "DELETE FROM release_label WHERE release_mbid = $1",
+            vec![p(release)],
+        )
+        .await?;
+    if !r.label_info.is_empty() {
+        batch
+            .add(
+                "INSERT INTO release_label (release_mbid, position, label_mbid, catalog_number) \
+                 SELECT $1::uuid, u.* FROM unnest($2::int[], $3::uuid[], $4::text[]) AS u",
+                vec![
+                    p(release),
+                    p((0..r.label_info.len() as i32).collect::<Vec<_>>()),
+                    p(r.label_info
+                        .iter()
+                        .map(|i| i.label.as_ref().map(|l| l.mbid.as_uuid()))
+                        .collect::<Vec<_>>()),
+                    p(r.label_info
+                        .iter()
+                        .map(|i| i.catalog_number.as_deref())
+                        .collect::<Vec<_>>()),
                 ],
             )
             .await?;
-            replace_credits(tx, TRACK, track.mbid.as_uuid(), &track.artist_credit).await
-        })
-    }))
-    .await?;
+    }
+
+    let recordings = last_by_mbid(tracks.iter().map(|(_, t)| &t.recording), |r| r.mbid);
+    if !recordings.is_empty() {
+        add_recording_stubs(batch, &recordings).await?;
+    }
+    // Deleting the media deletes their tracks (ON DELETE CASCADE).
+    batch
+        .add(
+            "DELETE FROM medium WHERE release_mbid = $1",
+            vec![p(release)],
+        )
+        .await?;
+    if !r.media.is_empty() {
+        batch
+            .add(
+                "INSERT INTO medium (release_mbid, position, format, title, track_count) \
+                 SELECT $1::uuid, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u",
+                vec![
+                    p(release),
+                    p(r.media.iter().map(|m| m.position).collect::<Vec<_>>()),
+                    p(r.media.iter().map(|m| m.format.as_deref()).collect::<Vec<_>>()),
+                    p(r.media.iter().map(|m| m.title.as_str()).collect::<Vec<_>>()),
+                    p(r.media.iter().map(|m| m.track_count).collect::<Vec<_>>()),
+                ],
+            )
+            .await?;
+    }
+    if !tracks.is_empty() {
+        batch
+            .add(
+                "INSERT INTO track (mbid, release_mbid, medium_position, position, number, title, \
+                   length_ms, recording_mbid) \
+                 SELECT u.m, $1::uuid, u.mp, u.p, u.n, u.t, u.l, u.r FROM unnest($2::uuid[], \
+                   $3::int[], $4::int[], $5::text[], $6::text[], $7::int[], $8::uuid[]) \
+                   AS u(m, mp, p, n, t, l, r) \
+                 ON CONFLICT (mbid) DO UPDATE SET release_mbid = EXCLUDED.release_mbid, \
+                   medium_position = EXCLUDED.medium_position, position = EXCLUDED.position, \
+                   number = EXCLUDED.number, title = EXCLUDED.title, \
+                   length_ms = EXCLUDED.length_ms, recording_mbid = EXCLUDED.recording_mbid",
+                vec![
+                    p(release),
+                    p(tracks
+                        .iter()
+                        .map(|(_, t)| t.mbid.as_uuid())
+                        .collect::<Vec<_>>()),
+                    p(tracks.iter().map(|(m, _)| *m).collect::<Vec<_>>()),
+                    p(tracks.iter().map(|(_, t)| t.position).collect::<Vec<_>>()),
+                    p(tracks
+                        .iter()
+                        .map(|(_, t)| t.number.as_str())
+                        .collect::<Vec<_>>()),
+                    p(tracks
+                        .iter()
+                        .map(|(_, t)| t.title.as_str())
+                        .collect::<Vec<_>>()),
+                    p(tracks.iter().map(|(_, t)| t.length_ms).collect::<Vec<_>>()),
+                    p(tracks
+                        .iter()
+                        .map(|(_, t)| t.recording.mbid.as_uuid())
+                        .collect::<Vec<_>>()),
+                ],
+            )
+            .await?;
+    }
     Ok(())
 }
 
@@ -411,7 +548,10 @@ pub async fn store_browse_page(
                     first_release_date: g.first_release_date.clone(),
                     artist_credit: g.artist_credit.clone(),
                 };
-                upsert_release_group_stub(tx, &stub).await?;
+                if upsert_release_group_row(tx, &stub).await? {
+                    replace_stub_credits(tx, EntityType::ReleaseGroup, g.mbid, &g.artist_credit)
+                        .await?;
+                }
             }
             Entity::Release(r) => {
                 let stub = ReleaseRef {
@@ -474,77 +614,103 @@ pub async fn store_browse_page(
     Ok(())
 }
 
-async fn upsert_artist_stub(tx: &impl GenericClient, a: &ArtistRef) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO artist (mbid, name, sort_name, disambiguation) VALUES ($1, $2, $3, $4) \
+/// Stubs of credited artists (one row per MBID, see [`last_by_mbid`]).
+async fn add_artist_stubs<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    artists: &[&'a ArtistRef],
+) -> Result<(), DbError> {
+    batch
+        .add(
+            "INSERT INTO artist (mbid, name, sort_name, disambiguation) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation \
              WHERE artist.fetched_at IS NULL",
+            vec![
+                p(artists.iter().map(|a| a.mbid.as_uuid()).collect::<Vec<_>>()),
+                p(artists.iter().map(|a| a.name.as_str()).collect::<Vec<_>>()),
+                p(artists
+                    .iter()
+                    .map(|a| a.sort_name.as_str())
+                    .collect::<Vec<_>>()),
+                p(artists
+                    .iter()
+                    .map(|a| a.disambiguation.as_str())
+                    .collect::<Vec<_>>()),
+            ],
         )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[&a.mbid.as_uuid(), &a.name, &a.sort_name, &a.disambiguation],
-    )
-    .await?;
-    Ok(())
+        .await
 }
 
-async fn upsert_label_stub(tx: &impl GenericClient, l: &LabelRef) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+/// Stubs of a release's labels (one row per MBID, see [`last_by_mbid`]).
+async fn add_label_stubs<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    labels: &[&'a LabelRef],
+) -> Result<(), DbError> {
+    batch
+        .add(
             "INSERT INTO label (mbid, name, sort_name, disambiguation, label_code) \
-             VALUES ($1, $2, $3, $4, $5) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[]) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                label_code = EXCLUDED.label_code \
              WHERE label.fetched_at IS NULL",
+            vec![
+                p(labels.iter().map(|l| l.mbid.as_uuid()).collect::<Vec<_>>()),
+                p(labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>()),
+                p(labels
+                    .iter()
+                    .map(|l| l.sort_name.as_str())
+                    .collect::<Vec<_>>()),
+                p(labels
+                    .iter()
+                    .map(|l| l.disambiguation.as_str())
+                    .collect::<Vec<_>>()),
+                p(labels.iter().map(|l| l.label_code).collect::<Vec<_>>()),
+            ],
         )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &l.mbid.as_uuid(),
-            &l.name,
-            &l.sort_name,
-            &l.disambiguation,
-            &l.label_code,
-        ],
-    )
-    .await?;
-    Ok(())
+        .await
 }
 
-async fn upsert_recording_stub(tx: &impl GenericClient, r: &RecordingRef) -> Result<(), DbError> {
-    let stmt = tx
-        .prepare_cached(
+/// Stubs of the recordings on a release's tracks (one row per MBID).
+async fn add_recording_stubs<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    recordings: &[&'a RecordingRef],
+) -> Result<(), DbError> {
+    batch
+        .add(
             "INSERT INTO recording (mbid, title, disambiguation, length_ms, video) \
-             VALUES ($1, $2, $3, $4, $5) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bool[]) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
                video = EXCLUDED.video \
              WHERE recording.fetched_at IS NULL",
+            vec![
+                p(recordings
+                    .iter()
+                    .map(|r| r.mbid.as_uuid())
+                    .collect::<Vec<_>>()),
+                p(recordings
+                    .iter()
+                    .map(|r| r.title.as_str())
+                    .collect::<Vec<_>>()),
+                p(recordings
+                    .iter()
+                    .map(|r| r.disambiguation.as_str())
+                    .collect::<Vec<_>>()),
+                p(recordings.iter().map(|r| r.length_ms).collect::<Vec<_>>()),
+                p(recordings.iter().map(|r| r.video).collect::<Vec<_>>()),
+            ],
         )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &r.mbid.as_uuid(),
-            &r.title,
-            &r.disambiguation,
-            &r.length_ms,
-            &r.video,
-        ],
-    )
-    .await?;
-    Ok(())
+        .await
 }
 
-async fn upsert_release_group_stub(
+/// Upserts a release group's stub row; true when the row is (still) a stub
+/// (a fetched group is left alone, so nothing is written).
+async fn upsert_release_group_row(
     tx: &impl GenericClient,
     g: &ReleaseGroupRef,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO release_group (mbid, title, disambiguation, primary_type, \
@@ -556,33 +722,20 @@ async fn upsert_release_group_stub(
              WHERE release_group.fetched_at IS NULL",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &g.mbid.as_uuid(),
-            &g.title,
-            &g.disambiguation,
-            &g.primary_type,
-            &g.secondary_types,
-            &g.first_release_date,
-        ],
-    )
-    .await?;
-    // A stub group's credit is all we know of it; a fetched one keeps its own.
-    let fetched = tx
-        .prepare_cached("SELECT fetched_at IS NOT NULL FROM release_group WHERE mbid = $1")
-        .await?;
-    let is_fetched: bool = tx.query_one(&fetched, &[&g.mbid.as_uuid()]).await?.get(0);
-    if !is_fetched && !g.artist_credit.is_empty() {
-        replace_credits(
-            tx,
-            EntityType::ReleaseGroup.as_str(),
-            g.mbid.as_uuid(),
-            &g.artist_credit,
+    let written = tx
+        .execute(
+            &stmt,
+            &[
+                &g.mbid.as_uuid(),
+                &g.title,
+                &g.disambiguation,
+                &g.primary_type,
+                &g.secondary_types,
+                &g.first_release_date,
+            ],
         )
         .await?;
-    }
-    Ok(())
+    Ok(written > 0)
 }
 
 /// Upserts a release stub; true when the row is (still) a stub. `group`
@@ -687,7 +840,11 @@ async fn replace_stub_credits(
     if credits.is_empty() {
         return Ok(());
     }
-    replace_credits(tx, owner.as_str(), mbid.as_uuid(), credits).await
+    let mut batch = Batch::new(tx);
+    let mut replaced = Credits::default();
+    replaced.replace(owner.as_str(), mbid.as_uuid(), credits);
+    replaced.write(&mut batch).await?;
+    batch.run().await
 }
 
 /// Links a release met in a label's browse to the label, unless the release
@@ -719,115 +876,173 @@ async fn link_release_label(
     Ok(())
 }
 
-async fn replace_credits(
-    tx: &impl GenericClient,
-    owner_type: &str,
-    owner: Uuid,
-    credits: &[ArtistCredit],
-) -> Result<(), DbError> {
-    let delete = tx
-        .prepare_cached("DELETE FROM artist_credit WHERE entity_type = $1 AND mbid = $2")
-        .await?;
-    tx.execute(&delete, &[&owner_type, &owner]).await?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO artist_credit (entity_type, mbid, position, artist_mbid, \
-               credited_name, join_phrase) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
-    for (position, credit) in (0i32..).zip(credits) {
-        upsert_artist_stub(tx, &credit.artist).await?;
-        tx.execute(
-            &insert,
-            &[
-                &owner_type,
-                &owner,
-                &position,
-                &credit.artist.mbid.as_uuid(),
-                &credit.credited_name,
-                &credit.join_phrase,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
+/// The artist credits of one or more owners (a release and its tracks),
+/// replaced together: every owner's old rows go, the new ones are written
+/// with one statement, after the stubs of the artists they name.
+#[derive(Default)]
+struct Credits<'a> {
+    owner_types: Vec<&'static str>,
+    owners: Vec<Uuid>,
+    // The new rows, column by column.
+    entity_type: Vec<&'static str>,
+    mbid: Vec<Uuid>,
+    position: Vec<i32>,
+    artist: Vec<Uuid>,
+    credited_name: Vec<&'a str>,
+    join_phrase: Vec<&'a str>,
+    /// The artists named, for their stubs: the last seen of each MBID, in
+    /// MBID order (as [`last_by_mbid`]).
+    artists: BTreeMap<Uuid, &'a ArtistRef>,
 }
 
-async fn replace_annotations(
-    tx: &impl GenericClient,
-    entity_type: EntityType,
-    mbid: Mbid,
-    a: &Annotations,
-) -> Result<(), DbError> {
-    let (t, m) = (entity_type.as_str(), mbid.as_uuid());
-    for table in ["entity_alias", "entity_tag", "entity_url"] {
-        // Table names come from the fixed list above, never from input.
-        let delete = tx
-            .prepare_cached(&format!(
-                "DELETE FROM {table} WHERE entity_type = $1 AND mbid = $2"
-            ))
-            .await?;
-        tx.execute(&delete, &[&t, &m]).await?;
-    }
-    let alias = tx
-        .prepare_cached(
-            "INSERT INTO entity_alias (entity_type, mbid, position, name, sort_name, alias_type, \
-               locale, is_primary, begin_date, end_date, ended) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
-    for (position, x) in (0i32..).zip(&a.aliases) {
-        tx.execute(
-            &alias,
-            &[
-                &t,
-                &m,
-                &position,
-                &x.name,
-                &x.sort_name,
-                &x.alias_type,
-                &x.locale,
-                &x.primary,
-                &x.life_span.begin,
-                &x.life_span.end,
-                &x.life_span.ended,
-            ],
-        )
-        .await?;
-    }
-    let tag = tx
-        .prepare_cached(
-            "INSERT INTO entity_tag (entity_type, mbid, kind, position, name, count) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
-    for (kind, list) in [("tag", &a.tags), ("genre", &a.genres)] {
-        for (position, x) in (0i32..).zip(list) {
-            tx.execute(&tag, &[&t, &m, &kind, &position, &x.name, &x.count])
-                .await?;
+impl<'a> Credits<'a> {
+    /// `owner`'s credit becomes `credits` (none: it is cleared).
+    fn replace(&mut self, owner_type: &'static str, owner: Uuid, credits: &'a [ArtistCredit]) {
+        self.owner_types.push(owner_type);
+        self.owners.push(owner);
+        for (position, credit) in (0i32..).zip(credits) {
+            self.entity_type.push(owner_type);
+            self.mbid.push(owner);
+            self.position.push(position);
+            self.artist.push(credit.artist.mbid.as_uuid());
+            self.credited_name.push(&credit.credited_name);
+            self.join_phrase.push(&credit.join_phrase);
+            self.artists
+                .insert(credit.artist.mbid.as_uuid(), &credit.artist);
         }
     }
-    let url = tx
-        .prepare_cached(
-            "INSERT INTO entity_url (entity_type, mbid, position, relation_type, url, \
-               begin_date, end_date, ended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+
+    async fn write<C: GenericClient>(self, batch: &mut Batch<'a, C>) -> Result<(), DbError> {
+        if self.owners.is_empty() {
+            return Ok(());
+        }
+        if !self.artists.is_empty() {
+            let artists: Vec<&ArtistRef> = self.artists.into_values().collect();
+            add_artist_stubs(batch, &artists).await?;
+        }
+        batch
+            .add(
+                "DELETE FROM artist_credit c USING unnest($1::text[], $2::uuid[]) AS o(t, m) \
+                 WHERE c.entity_type = o.t AND c.mbid = o.m",
+                vec![p(self.owner_types), p(self.owners)],
+            )
+            .await?;
+        if self.mbid.is_empty() {
+            return Ok(());
+        }
+        batch
+            .add(
+                "INSERT INTO artist_credit (entity_type, mbid, position, artist_mbid, \
+                   credited_name, join_phrase) \
+                 SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::uuid[], \
+                   $5::text[], $6::text[])",
+                vec![
+                    p(self.entity_type),
+                    p(self.mbid),
+                    p(self.position),
+                    p(self.artist),
+                    p(self.credited_name),
+                    p(self.join_phrase),
+                ],
+            )
+            .await
+    }
+}
+
+/// Replaces an entity's aliases, tags, genres and URL relations.
+async fn replace_annotations<'a, C: GenericClient>(
+    batch: &mut Batch<'a, C>,
+    entity_type: EntityType,
+    mbid: Mbid,
+    a: &'a Annotations,
+) -> Result<(), DbError> {
+    let (t, m) = (entity_type.as_str(), mbid.as_uuid());
+    batch
+        .add(
+            "WITH alias AS (DELETE FROM entity_alias WHERE entity_type = $1 AND mbid = $2), \
+               tag AS (DELETE FROM entity_tag WHERE entity_type = $1 AND mbid = $2) \
+             DELETE FROM entity_url WHERE entity_type = $1 AND mbid = $2",
+            vec![p(t), p(m)],
         )
         .await?;
-    for (position, x) in (0i32..).zip(&a.urls) {
-        tx.execute(
-            &url,
-            &[
-                &t,
-                &m,
-                &position,
-                &x.relation_type,
-                &x.url,
-                &x.life_span.begin,
-                &x.life_span.end,
-                &x.life_span.ended,
-            ],
-        )
-        .await?;
+    if !a.aliases.is_empty() {
+        let x = &a.aliases;
+        batch
+            .add(
+                "INSERT INTO entity_alias (entity_type, mbid, position, name, sort_name, \
+                   alias_type, locale, is_primary, begin_date, end_date, ended) \
+                 SELECT $1::text, $2::uuid, u.* FROM unnest($3::int[], $4::text[], $5::text[], \
+                   $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[], $11::bool[]) AS u",
+                vec![
+                    p(t),
+                    p(m),
+                    p((0..x.len() as i32).collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.name.as_str()).collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.sort_name.as_str()).collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.alias_type.as_deref())
+                        .collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.locale.as_deref()).collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.primary).collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.life_span.begin.as_deref())
+                        .collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.life_span.end.as_deref())
+                        .collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.life_span.ended).collect::<Vec<_>>()),
+                ],
+            )
+            .await?;
+    }
+    if !a.tags.is_empty() || !a.genres.is_empty() {
+        let all = || {
+            [("tag", &a.tags), ("genre", &a.genres)]
+                .into_iter()
+                .flat_map(|(kind, list)| (0i32..).zip(list).map(move |(i, x)| (kind, i, x)))
+        };
+        batch
+            .add(
+                "INSERT INTO entity_tag (entity_type, mbid, kind, position, name, count) \
+                 SELECT $1::text, $2::uuid, u.* FROM unnest($3::text[], $4::int[], $5::text[], \
+                   $6::int[]) AS u",
+                vec![
+                    p(t),
+                    p(m),
+                    p(all().map(|(kind, _, _)| kind).collect::<Vec<_>>()),
+                    p(all().map(|(_, i, _)| i).collect::<Vec<_>>()),
+                    p(all().map(|(_, _, x)| x.name.as_str()).collect::<Vec<_>>()),
+                    p(all().map(|(_, _, x)| x.count).collect::<Vec<_>>()),
+                ],
+            )
+            .await?;
+    }
+    if !a.urls.is_empty() {
+        let x = &a.urls;
+        batch
+            .add(
+                "INSERT INTO entity_url (entity_type, mbid, position, relation_type, url, \
+                   begin_date, end_date, ended) \
+                 SELECT $1::text, $2::uuid, u.* FROM unnest($3::int[], $4::text[], $5::text[], \
+                   $6::text[], $7::text[], $8::bool[]) AS u",
+                vec![
+                    p(t),
+                    p(m),
+                    p((0..x.len() as i32).collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.relation_type.as_str())
+                        .collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.url.as_str()).collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.life_span.begin.as_deref())
+                        .collect::<Vec<_>>()),
+                    p(x.iter()
+                        .map(|x| x.life_span.end.as_deref())
+                        .collect::<Vec<_>>()),
+                    p(x.iter().map(|x| x.life_span.ended).collect::<Vec<_>>()),
+                ],
+            )
+            .await?;
     }
     Ok(())
 }

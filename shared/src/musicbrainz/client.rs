@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::model::{BrowsePage, ParseError, parse_browse, parse_entity};
 use crate::config::MusicBrainzConfig;
+use crate::db::RawJson;
 use crate::domain::Entity;
 use crate::jobs::Lane;
 use crate::mbid::{EntityType, Mbid};
@@ -39,7 +40,7 @@ pub enum FetchOutcome {
     /// one when MusicBrainz redirected a merged MBID.
     Found {
         entity: Entity,
-        raw: serde_json::Value,
+        raw: RawJson,
     },
     NotFound,
 }
@@ -138,19 +139,22 @@ impl MusicBrainzClient {
     ) -> Result<FetchOutcome, FetchError> {
         let url = self.lookup_url(entity_type, mbid);
         match self.get(&url, lane).await? {
-            Response::Body(body) => decode(entity_type, &body).map(found),
+            Response::Body(body) => found(entity_type, body),
             Response::NotFound => Ok(FetchOutcome::NotFound),
             Response::Redirect { location, body } => {
                 // MusicBrainz sends the surviving entity in the body; follow
                 // Location only when that body is not usable.
-                if let Ok(parsed) = decode(entity_type, &body) {
-                    return Ok(found(parsed));
+                if let Ok(entity) = parse_entity(entity_type, &body) {
+                    return Ok(FetchOutcome::Found {
+                        entity,
+                        raw: RawJson::new(body),
+                    });
                 }
                 let target = redirect_target(entity_type, &location)
                     .ok_or_else(|| FetchError::BadRedirect(location.clone()))?;
                 let url = self.lookup_url(entity_type, target);
                 match self.get(&url, lane).await? {
-                    Response::Body(body) => decode(entity_type, &body).map(found),
+                    Response::Body(body) => found(entity_type, body),
                     Response::NotFound => Ok(FetchOutcome::NotFound),
                     Response::Redirect { location, .. } => Err(FetchError::BadRedirect(location)),
                 }
@@ -250,15 +254,14 @@ enum Response {
     Redirect { location: String, body: Vec<u8> },
 }
 
-fn decode(entity_type: EntityType, body: &[u8]) -> Result<(Entity, serde_json::Value), FetchError> {
-    let entity = parse_entity(entity_type, body)?;
-    // parse_entity accepted it, so it is JSON.
-    let raw = serde_json::from_slice(body).map_err(|e| FetchError::Parse(ParseError::Json(e)))?;
-    Ok((entity, raw))
-}
-
-fn found((entity, raw): (Entity, serde_json::Value)) -> FetchOutcome {
-    FetchOutcome::Found { entity, raw }
+/// The entity, and the body kept as received for the `raw` column (parsed
+/// once, by the model; parse_entity accepted it, so it is JSON).
+fn found(entity_type: EntityType, body: Vec<u8>) -> Result<FetchOutcome, FetchError> {
+    let entity = parse_entity(entity_type, &body)?;
+    Ok(FetchOutcome::Found {
+        entity,
+        raw: RawJson::new(body),
+    })
 }
 
 /// `Retry-After` in seconds (MusicBrainz sends seconds).
