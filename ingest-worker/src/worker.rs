@@ -22,7 +22,8 @@
 //! Each lane (interactive, refresh, backfill) is its own consumer with at most
 //! `amqp.prefetch` jobs in flight. Every MusicBrainz request passes the
 //! [`RateGate`]: highest lane first at each slot, slots shared with every
-//! other worker through PostgreSQL.
+//! other worker through PostgreSQL (a rate of 0, for private mirrors, admits
+//! every request at once).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -119,7 +119,9 @@ pub struct MusicBrainzConfig {
     /// start without a contact in it.
     #[serde(default = "defaults::user_agent")]
     pub user_agent: String,
-    /// MusicBrainz allows about one request per second per client.
+    /// MusicBrainz allows about one request per second per client. 0 turns
+    /// the limiter off, for a private mirror: no shared budget, no database
+    /// round trip per request (a 503 still pauses this worker).
     #[serde(default = "defaults::requests_per_second")]
     pub requests_per_second: f64,
     #[serde(default = "defaults::timeout_ms")]
@@ -510,10 +512,10 @@ impl Config {
         if !mb.base_url.starts_with("http://") && !mb.base_url.starts_with("https://") {
             return invalid("musicbrainz.base_url", "must be an http:// or https:// URL");
         }
-        if !(mb.requests_per_second.is_finite() && mb.requests_per_second > 0.0) {
+        if !(mb.requests_per_second.is_finite() && mb.requests_per_second >= 0.0) {
             return invalid(
                 "musicbrainz.requests_per_second",
-                "must be a number above 0",
+                "must be a number of 0 (no limit) or above",
             );
         }
         if mb.timeout_ms == 0 {
@@ -707,6 +709,14 @@ mod tests {
     }
 
     #[test]
+    fn zero_requests_per_second_turns_the_limiter_off() {
+        let f = yaml(MINIMAL);
+        let vars = env(&[("MUSICMETA_MUSICBRAINZ__REQUESTS_PER_SECOND", "0")]);
+        let c = Config::load_with_env(Some(&f.0), vars).unwrap();
+        assert_eq!(c.musicbrainz.requests_per_second, 0.0);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let e = error_of("amqp: { url: 'amqp://h' }\n");
         assert!(e.contains("database"), "{e}");
@@ -719,7 +729,7 @@ mod tests {
         ));
         assert!(e.contains("relase") && e.contains("cache.ttl_secs"), "{e}");
         let e = error_of(&format!(
-            "{MINIMAL}musicbrainz: {{ requests_per_second: 0 }}\n"
+            "{MINIMAL}musicbrainz: {{ requests_per_second: -1 }}\n"
         ));
         assert!(e.contains("musicbrainz.requests_per_second"), "{e}");
         let e = error_of("database: { url: 'mysql://x' }\namqp: { url: 'amqp://h' }\n");

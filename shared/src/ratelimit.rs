@@ -13,6 +13,10 @@
 //!   the configured rate. A 503 pushes `next_slot` past its Retry-After, so
 //!   every worker slows down, not only the one that saw it. governor still
 //!   shapes each process (and is all there is without a database).
+//!
+//! A rate of 0 means no limit (a private mirror): every request is admitted
+//! at once, with no dispatcher and no database round trip; a 503 still
+//! pauses this process.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -44,6 +48,8 @@ struct Inner {
     limiter: DefaultDirectRateLimiter,
     period: Duration,
     paused_until: Mutex<Option<Instant>>,
+    /// Rate 0: admit at once (only a 503's pause holds requests back).
+    unlimited: bool,
     shared: Option<SharedBudget>,
     /// Requests admitted so far (for status views).
     admitted: AtomicU64,
@@ -101,7 +107,12 @@ impl RateGate {
     }
 
     fn build(requests_per_second: f64, shared: Option<SharedBudget>) -> Self {
-        let period = Duration::from_secs_f64(1.0 / requests_per_second);
+        let unlimited = requests_per_second == 0.0;
+        let period = if unlimited {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(1.0 / requests_per_second)
+        };
         // A burst of one: requests are spaced evenly, never bunched.
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -112,11 +123,15 @@ impl RateGate {
             limiter: RateLimiter::direct(quota),
             period,
             paused_until: Mutex::new(None),
-            shared,
+            unlimited,
+            // Without a limit there is no budget to share.
+            shared: shared.filter(|_| !unlimited),
             admitted: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
-        tokio::spawn(dispatch(inner.clone(), stop.clone()));
+        if !unlimited {
+            tokio::spawn(dispatch(inner.clone(), stop.clone()));
+        }
         Self {
             inner,
             _stop: Arc::new(stop.drop_guard()),
@@ -126,16 +141,21 @@ impl RateGate {
     /// Waits until this request may be sent.
     pub async fn admit(&self, lane: Lane) {
         let asked = Instant::now();
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut queue = lock(&self.inner.queue);
-            let seq = queue.next_seq;
-            queue.next_seq += 1;
-            queue.waiting.push(Reverse((lane, seq, Ticket(tx))));
+        if self.inner.unlimited {
+            wait_out_pause(&self.inner).await;
+            self.inner.admitted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let (tx, rx) = oneshot::channel();
+            {
+                let mut queue = lock(&self.inner.queue);
+                let seq = queue.next_seq;
+                queue.next_seq += 1;
+                queue.waiting.push(Reverse((lane, seq, Ticket(tx))));
+            }
+            self.inner.wake.notify_one();
+            // The dispatcher only stops when every gate handle (ours too) is gone.
+            let _ = rx.await;
         }
-        self.inner.wake.notify_one();
-        // The dispatcher only stops when every gate handle (ours too) is gone.
-        let _ = rx.await;
         metrics::histogram!(crate::prometheus::names::RATE_LIMIT_WAIT, "lane" => lane.as_str())
             .record(asked.elapsed().as_secs_f64());
     }
@@ -331,6 +351,23 @@ mod tests {
                 Lane::Backfill
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn rate_zero_admits_at_once_but_still_slows_down() {
+        use futures::FutureExt;
+        let gate = RateGate::local(0.0);
+        // Admitted on the first poll: nothing to wait for, not even a timer.
+        for _ in 0..1000 {
+            assert!(gate.admit(Lane::Backfill).now_or_never().is_some());
+        }
+        assert_eq!(gate.admitted(), 1000);
+        gate.slow_down(Duration::from_millis(200)).await;
+        assert!(gate.admit(Lane::Backfill).now_or_never().is_none());
+        // A lower bound, as below: a slow machine only lengthens it.
+        let paused = Instant::now();
+        gate.admit(Lane::Interactive).await;
+        assert!(paused.elapsed() >= Duration::from_millis(150));
     }
 
     /// A lower bound the gate promises; a slow machine only lengthens it.
