@@ -16,7 +16,7 @@ use crate::v1::CacheInfo;
 macro_rules! twin {
     ($name:ident, $field:ident, $entity:literal) => {
         #[doc = concat!("The wire twin of `musicmeta.v1.", stringify!($name), "`: `",
-                    stringify!($field), "` is an encoded `musicmeta.v1.", $entity, "`.")]
+                            stringify!($field), "` is an encoded `musicmeta.v1.", $entity, "`.")]
         #[derive(Clone, PartialEq, ::prost::Message)]
         pub struct $name {
             #[prost(bytes = "bytes", tag = "1")]

@@ -92,7 +92,9 @@ impl MetadataApi {
     {
         let mbid = mbid(request.get_ref()).to_owned();
         let span = info_span!("rpc", method, mbid = %mbid.chars().take(64).collect::<String>());
-        telemetry::continue_trace(&span, &trace_headers(request.metadata()));
+        if request.metadata().contains_key("traceparent") {
+            telemetry::continue_trace(&span, &trace_headers(request.metadata()));
+        }
         let deadline = client_deadline(&request);
         async move {
             let found = self

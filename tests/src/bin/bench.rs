@@ -35,8 +35,8 @@ use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
 use lapin::types::ShortString;
-use musicmeta_proto::wire::metadata_service_client::MetadataServiceClient;
 use musicmeta_proto::v1::{self as pb, GetArtistRequest, GetReleaseRequest};
+use musicmeta_proto::wire::metadata_service_client::MetadataServiceClient;
 use musicmeta_shared::amqp::{self, Topology};
 use musicmeta_shared::config::AmqpConfig;
 use musicmeta_shared::jobs::{FetchJob, Lane};
@@ -278,6 +278,8 @@ async fn read_keys(args: &LoadArgs) -> anyhow::Result<Vec<String>> {
 struct Tally {
     latency_us: Histogram<u64>,
     ok: u64,
+    /// Entity bytes received in successful answers.
+    bytes: u64,
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
 }
@@ -289,6 +291,7 @@ impl Tally {
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("valid histogram bounds"),
             ok: 0,
+            bytes: 0,
             errors: BTreeMap::new(),
             first_error: None,
         }
@@ -299,6 +302,7 @@ impl Tally {
             .add(&other.latency_us)
             .expect("histograms with equal bounds");
         self.ok += other.ok;
+        self.bytes += other.bytes;
         for (code, n) in other.errors {
             *self.errors.entry(code).or_default() += n;
         }
@@ -386,7 +390,10 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
                     let micros = sent.elapsed().as_micros().max(1);
                     tally.latency_us.saturating_record(micros as u64);
                     match result {
-                        Ok(()) => tally.ok += 1,
+                        Ok(bytes) => {
+                            tally.ok += 1;
+                            tally.bytes += bytes as u64;
+                        }
                         Err(status) => {
                             *tally
                                 .errors
@@ -429,6 +436,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         "error_codes": tally.errors,
         "first_error": tally.first_error,
         "rps": tally.ok as f64 / seconds,
+        "mean_entity_bytes": tally.bytes.checked_div(tally.ok),
         "mean_ms": tally.latency_us.mean() / 1000.0,
         "p50_ms": ms(0.50),
         "p90_ms": ms(0.90),
@@ -478,14 +486,14 @@ async fn call(
     mbid: String,
     timeout: Duration,
     decode: bool,
-) -> Result<(), tonic::Status> {
+) -> Result<usize, tonic::Status> {
     use prost::Message;
     // An answer without its entity would be a server bug; count it as one.
     let check = |body: prost::bytes::Bytes, parse: fn(&[u8]) -> bool| {
         if body.is_empty() || (decode && !parse(&body)) {
             Err(tonic::Status::internal("answer without a valid entity"))
         } else {
-            Ok(())
+            Ok(body.len())
         }
     };
     match method {
