@@ -25,9 +25,10 @@ use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid, MbidError};
 use musicmeta_shared::prometheus::names;
 use prost::bytes::Bytes;
+use tokio::sync::broadcast;
 use tracing::{Instrument, debug, info, warn};
 
-use crate::fills::{self, Fills};
+use crate::fills::{self, FillEvent, Fills};
 use crate::hot::{Hot, HotEntry, HotTier};
 
 /// A pending fetch older than this is assumed lost and asked for again.
@@ -177,7 +178,7 @@ where
         let mut fills = None;
         let mut queued = false;
         loop {
-            match self.resolve::<T>(requested).await? {
+            match self.resolve::<T>(requested, &mut fills).await? {
                 Resolved::Hit(entry, mbid) => {
                     let fresh = self.is_fresh(T::TYPE, entry.fetched_at);
                     if !fresh {
@@ -193,8 +194,8 @@ where
                 Resolved::NotFound(mbid) => return Err(LookupError::NotFound(T::TYPE, mbid)),
                 Resolved::Miss(mbid) => {
                     let Some(rx) = fills.as_mut() else {
-                        // Subscribe, then read again: a fill that lands in
-                        // between is seen either by the read or the wait.
+                        // Unreachable as resolve subscribes before it reads
+                        // the database; should that change, read again.
                         fills = Some(self.inner.fills.subscribe());
                         continue;
                     };
@@ -219,8 +220,14 @@ where
 
     /// Follows redirects and consults the negative cache; entities come from
     /// the hot tier when it holds them, from the database otherwise (and
-    /// encoded once, there).
-    async fn resolve<T>(&self, requested: Mbid) -> Result<Resolved, DbError>
+    /// encoded once, there). Before its first database read it subscribes
+    /// `fills` to fill notifications, so a miss can wait for its fill
+    /// without reading again: a fill that lands after the read is heard.
+    async fn resolve<T>(
+        &self,
+        requested: Mbid,
+        fills: &mut Option<broadcast::Receiver<FillEvent>>,
+    ) -> Result<Resolved, DbError>
     where
         T: Hot,
         R: EntityRepository<T>,
@@ -230,6 +237,9 @@ where
         for _ in 0..=MAX_REDIRECTS {
             if let Some(entry) = hot.get(T::TYPE, current) {
                 return Ok(Resolved::Hit(entry, current));
+            }
+            if fills.is_none() {
+                *fills = Some(self.inner.fills.subscribe());
             }
             let ticket = hot.ticket(T::TYPE, current);
             if let Some(Cached::<T> { entity, fetched_at }) = repo.find(current).await? {
