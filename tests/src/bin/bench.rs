@@ -8,8 +8,10 @@
 //!   uniformly or Zipf-skewed. Without `--rate` each client sends its next
 //!   call as soon as the last is answered (closed loop, peak throughput);
 //!   with `--rate R` the clients together offer R calls/s on a fixed
-//!   schedule, and latency counts from when a call was due, so a stall is
-//!   not hidden by the calls it delayed. `--miss` asks for MBIDs never seen
+//!   schedule, and a call that is sent late because the one before it was
+//!   slow counts its latency from when it was due, so a stall is not hidden
+//!   by the calls it delayed (a client that was idle counts from when its
+//!   timer woke it: tokio's timers have 1 ms granularity). `--miss` asks for MBIDs never seen
 //!   before: each call is a cold lookup through queue, worker and upsert.
 //! - `bench ingest`: publishes N fetch jobs for fresh MBIDs and waits, on
 //!   LISTEN, for the workers' fill notifications; reports releases stored
@@ -375,9 +377,14 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
             let mut due = first;
             loop {
                 let sent = match due {
+                    // Behind schedule (the last call took longer than a
+                    // period): latency counts from when this call was due.
+                    Some(at) if Instant::now() >= at => at,
+                    // Idle until due: from when the timer woke the client, so
+                    // the timer's 1 ms granularity is not charged to the server.
                     Some(at) => {
                         tokio::time::sleep_until(at).await;
-                        at
+                        Instant::now()
                     }
                     None => Instant::now(),
                 };
