@@ -253,7 +253,7 @@ mod defaults {
         24 * 3600
     }
     pub fn hot_capacity_mb() -> u64 {
-        48
+        40
     }
     pub fn hot_ttl_secs() -> u64 {
         30
