@@ -40,6 +40,14 @@ fn p<'a>(value: impl ToSql + Sync + Send + 'a) -> Param<'a> {
     Box::new(value)
 }
 
+/// One column of an `unnest` insert: `f` of every row, as an array.
+fn column<'a, T, U>(rows: impl IntoIterator<Item = T>, f: impl FnMut(T) -> U) -> Param<'a>
+where
+    U: ToSql + Sync + Send + 'a,
+{
+    p(rows.into_iter().map(f).collect::<Vec<_>>())
+}
+
 type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
 
 /// Statements that run in the order they were added, pipelined.
@@ -301,30 +309,12 @@ async fn upsert_release_group<'a, C: GenericClient>(
                  release.release_group_mbid) \
              WHERE release.fetched_at IS NULL",
             vec![
-                p(releases
-                    .iter()
-                    .map(|r| r.mbid.as_uuid())
-                    .collect::<Vec<_>>()),
-                p(releases
-                    .iter()
-                    .map(|r| r.title.as_str())
-                    .collect::<Vec<_>>()),
-                p(releases
-                    .iter()
-                    .map(|r| r.disambiguation.as_str())
-                    .collect::<Vec<_>>()),
-                p(releases
-                    .iter()
-                    .map(|r| r.status.as_deref())
-                    .collect::<Vec<_>>()),
-                p(releases
-                    .iter()
-                    .map(|r| r.date.as_deref())
-                    .collect::<Vec<_>>()),
-                p(releases
-                    .iter()
-                    .map(|r| r.country.as_deref())
-                    .collect::<Vec<_>>()),
+                column(releases.iter(), |r| r.mbid.as_uuid()),
+                column(releases.iter(), |r| r.title.as_str()),
+                column(releases.iter(), |r| r.disambiguation.as_str()),
+                column(releases.iter(), |r| r.status.as_deref()),
+                column(releases.iter(), |r| r.date.as_deref()),
+                column(releases.iter(), |r| r.country.as_deref()),
                 p(g.mbid.as_uuid()),
             ],
         )
@@ -426,14 +416,10 @@ async fn upsert_release<'a, C: GenericClient>(
                 vec![
                     p(release),
                     p((0..r.label_info.len() as i32).collect::<Vec<_>>()),
-                    p(r.label_info
-                        .iter()
-                        .map(|i| i.label.as_ref().map(|l| l.mbid.as_uuid()))
-                        .collect::<Vec<_>>()),
-                    p(r.label_info
-                        .iter()
-                        .map(|i| i.catalog_number.as_deref())
-                        .collect::<Vec<_>>()),
+                    column(r.label_info.iter(), |i| {
+                        i.label.as_ref().map(|l| l.mbid.as_uuid())
+                    }),
+                    column(r.label_info.iter(), |i| i.catalog_number.as_deref()),
                 ],
             )
             .await?;
@@ -457,10 +443,10 @@ async fn upsert_release<'a, C: GenericClient>(
                  SELECT $1::uuid, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u",
                 vec![
                     p(release),
-                    p(r.media.iter().map(|m| m.position).collect::<Vec<_>>()),
-                    p(r.media.iter().map(|m| m.format.as_deref()).collect::<Vec<_>>()),
-                    p(r.media.iter().map(|m| m.title.as_str()).collect::<Vec<_>>()),
-                    p(r.media.iter().map(|m| m.track_count).collect::<Vec<_>>()),
+                    column(r.media.iter(), |m| m.position),
+                    column(r.media.iter(), |m| m.format.as_deref()),
+                    column(r.media.iter(), |m| m.title.as_str()),
+                    column(r.media.iter(), |m| m.track_count),
                 ],
             )
             .await?;
@@ -479,25 +465,13 @@ async fn upsert_release<'a, C: GenericClient>(
                    length_ms = EXCLUDED.length_ms, recording_mbid = EXCLUDED.recording_mbid",
                 vec![
                     p(release),
-                    p(tracks
-                        .iter()
-                        .map(|(_, t)| t.mbid.as_uuid())
-                        .collect::<Vec<_>>()),
-                    p(tracks.iter().map(|(m, _)| *m).collect::<Vec<_>>()),
-                    p(tracks.iter().map(|(_, t)| t.position).collect::<Vec<_>>()),
-                    p(tracks
-                        .iter()
-                        .map(|(_, t)| t.number.as_str())
-                        .collect::<Vec<_>>()),
-                    p(tracks
-                        .iter()
-                        .map(|(_, t)| t.title.as_str())
-                        .collect::<Vec<_>>()),
-                    p(tracks.iter().map(|(_, t)| t.length_ms).collect::<Vec<_>>()),
-                    p(tracks
-                        .iter()
-                        .map(|(_, t)| t.recording.mbid.as_uuid())
-                        .collect::<Vec<_>>()),
+                    column(tracks.iter(), |(_, t)| t.mbid.as_uuid()),
+                    column(tracks.iter(), |(m, _)| *m),
+                    column(tracks.iter(), |(_, t)| t.position),
+                    column(tracks.iter(), |(_, t)| t.number.as_str()),
+                    column(tracks.iter(), |(_, t)| t.title.as_str()),
+                    column(tracks.iter(), |(_, t)| t.length_ms),
+                    column(tracks.iter(), |(_, t)| t.recording.mbid.as_uuid()),
                 ],
             )
             .await?;
@@ -627,16 +601,10 @@ async fn add_artist_stubs<'a, C: GenericClient>(
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation \
              WHERE artist.fetched_at IS NULL",
             vec![
-                p(artists.iter().map(|a| a.mbid.as_uuid()).collect::<Vec<_>>()),
-                p(artists.iter().map(|a| a.name.as_str()).collect::<Vec<_>>()),
-                p(artists
-                    .iter()
-                    .map(|a| a.sort_name.as_str())
-                    .collect::<Vec<_>>()),
-                p(artists
-                    .iter()
-                    .map(|a| a.disambiguation.as_str())
-                    .collect::<Vec<_>>()),
+                column(artists.iter(), |a| a.mbid.as_uuid()),
+                column(artists.iter(), |a| a.name.as_str()),
+                column(artists.iter(), |a| a.sort_name.as_str()),
+                column(artists.iter(), |a| a.disambiguation.as_str()),
             ],
         )
         .await
@@ -656,17 +624,11 @@ async fn add_label_stubs<'a, C: GenericClient>(
                label_code = EXCLUDED.label_code \
              WHERE label.fetched_at IS NULL",
             vec![
-                p(labels.iter().map(|l| l.mbid.as_uuid()).collect::<Vec<_>>()),
-                p(labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>()),
-                p(labels
-                    .iter()
-                    .map(|l| l.sort_name.as_str())
-                    .collect::<Vec<_>>()),
-                p(labels
-                    .iter()
-                    .map(|l| l.disambiguation.as_str())
-                    .collect::<Vec<_>>()),
-                p(labels.iter().map(|l| l.label_code).collect::<Vec<_>>()),
+                column(labels.iter(), |l| l.mbid.as_uuid()),
+                column(labels.iter(), |l| l.name.as_str()),
+                column(labels.iter(), |l| l.sort_name.as_str()),
+                column(labels.iter(), |l| l.disambiguation.as_str()),
+                column(labels.iter(), |l| l.label_code),
             ],
         )
         .await
@@ -686,20 +648,11 @@ async fn add_recording_stubs<'a, C: GenericClient>(
                video = EXCLUDED.video \
              WHERE recording.fetched_at IS NULL",
             vec![
-                p(recordings
-                    .iter()
-                    .map(|r| r.mbid.as_uuid())
-                    .collect::<Vec<_>>()),
-                p(recordings
-                    .iter()
-                    .map(|r| r.title.as_str())
-                    .collect::<Vec<_>>()),
-                p(recordings
-                    .iter()
-                    .map(|r| r.disambiguation.as_str())
-                    .collect::<Vec<_>>()),
-                p(recordings.iter().map(|r| r.length_ms).collect::<Vec<_>>()),
-                p(recordings.iter().map(|r| r.video).collect::<Vec<_>>()),
+                column(recordings.iter(), |r| r.mbid.as_uuid()),
+                column(recordings.iter(), |r| r.title.as_str()),
+                column(recordings.iter(), |r| r.disambiguation.as_str()),
+                column(recordings.iter(), |r| r.length_ms),
+                column(recordings.iter(), |r| r.video),
             ],
         )
         .await
@@ -977,20 +930,14 @@ async fn replace_annotations<'a, C: GenericClient>(
                     p(t),
                     p(m),
                     p((0..x.len() as i32).collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.name.as_str()).collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.sort_name.as_str()).collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.alias_type.as_deref())
-                        .collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.locale.as_deref()).collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.primary).collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.life_span.begin.as_deref())
-                        .collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.life_span.end.as_deref())
-                        .collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.life_span.ended).collect::<Vec<_>>()),
+                    column(x.iter(), |x| x.name.as_str()),
+                    column(x.iter(), |x| x.sort_name.as_str()),
+                    column(x.iter(), |x| x.alias_type.as_deref()),
+                    column(x.iter(), |x| x.locale.as_deref()),
+                    column(x.iter(), |x| x.primary),
+                    column(x.iter(), |x| x.life_span.begin.as_deref()),
+                    column(x.iter(), |x| x.life_span.end.as_deref()),
+                    column(x.iter(), |x| x.life_span.ended),
                 ],
             )
             .await?;
@@ -1029,17 +976,11 @@ async fn replace_annotations<'a, C: GenericClient>(
                     p(t),
                     p(m),
                     p((0..x.len() as i32).collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.relation_type.as_str())
-                        .collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.url.as_str()).collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.life_span.begin.as_deref())
-                        .collect::<Vec<_>>()),
-                    p(x.iter()
-                        .map(|x| x.life_span.end.as_deref())
-                        .collect::<Vec<_>>()),
-                    p(x.iter().map(|x| x.life_span.ended).collect::<Vec<_>>()),
+                    column(x.iter(), |x| x.relation_type.as_str()),
+                    column(x.iter(), |x| x.url.as_str()),
+                    column(x.iter(), |x| x.life_span.begin.as_deref()),
+                    column(x.iter(), |x| x.life_span.end.as_deref()),
+                    column(x.iter(), |x| x.life_span.ended),
                 ],
             )
             .await?;
