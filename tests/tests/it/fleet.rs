@@ -228,7 +228,7 @@ async fn stopping_workers_loses_no_job() {
 async fn the_status_view_counts_jobs_workers_and_queues() {
     use musicmeta_proto::v1::admin_service_client::AdminServiceClient;
     use musicmeta_query_api::auth::AttachToken;
-    // AdminService is closed without a token (tests/tests/security.rs).
+    // AdminService is closed without a token (tests/tests/it/security.rs).
     const TOKEN: &str = "fleet-admin-token-0123";
     let mut options = rate("50");
     options
