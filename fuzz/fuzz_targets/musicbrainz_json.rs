@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use musicmeta_shared::mbid::EntityType;
-use musicmeta_shared::musicbrainz::model::{parse_browse, parse_entity};
+use musicmeta_musicbrainz::model::{parse_browse, parse_entity};
 
 fuzz_target!(|body: &[u8]| {
     for t in EntityType::ALL {

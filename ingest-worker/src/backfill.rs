@@ -4,20 +4,27 @@
 //! `<entity-type> <mbid>` per line (or a plain MBID when a default type is
 //! given); blank lines and `#` comments are ignored, and malformed lines are
 //! reported as `line N: <reason>` on stderr and skipped. Entities the cache
-//! already holds fresh are skipped unless forced. Every publish waits for the
-//! broker's confirm, so a job counted as published is durably queued; the
-//! first failure stops the run, and the error carries the counts so far.
+//! already holds fresh are skipped unless forced. Jobs are asked for through
+//! `FetchRequests`, the path every producer uses, in batches: an entity
+//! with a fetch already pending is not asked for twice, a job counted as
+//! published was confirmed by the broker, and while the broker is down jobs
+//! wait in the outbox for the relay of any running query-api or worker. A
+//! database failure stops the run; the error carries the counts so far.
 
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use musicmeta_shared::amqp::{AmqpError, JobPublisher, Topology};
+use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::Config;
 use musicmeta_shared::db::{self, CacheStateRepository, DbError, PgStore};
+use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
 use musicmeta_shared::mbid::{EntityType, Mbid};
+
+/// Jobs asked for in one transaction and one round of publishes.
+const BATCH: usize = 500;
 
 /// How a backfill run is to treat its input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +70,11 @@ pub struct BackfillSummary {
     pub published: usize,
     /// Entities skipped because the cache holds them fresh.
     pub skipped: usize,
+    /// Entities skipped because a fetch of them is pending already.
+    pub pending: usize,
+    /// Jobs left in the outbox because the broker did not confirm them; the
+    /// relay of a running query-api or worker publishes them.
+    pub staged: usize,
     /// Malformed lines, in input order.
     pub rejected: Vec<Rejection>,
 }
@@ -76,11 +88,20 @@ impl fmt::Display for BackfillSummary {
         };
         write!(
             f,
-            "{publish} {}, {skip} {} (already fresh), rejected {}",
-            self.published,
-            self.skipped,
-            self.rejected.len()
-        )
+            "{publish} {}, {skip} {} (already fresh)",
+            self.published, self.skipped
+        )?;
+        if self.pending > 0 {
+            write!(f, ", {skip} {} (fetch already pending)", self.pending)?;
+        }
+        if self.staged > 0 {
+            write!(
+                f,
+                ", staged {} (broker unavailable; relayed when it is back)",
+                self.staged
+            )?;
+        }
+        write!(f, ", rejected {}", self.rejected.len())
     }
 }
 
@@ -103,13 +124,12 @@ pub enum BackfillError {
         source: DbError,
         summary: Box<BackfillSummary>,
     },
-    #[error("line {line}: cannot publish the job for {entity_type} {mbid}: {source}")]
-    Publish {
-        line: usize,
-        entity_type: EntityType,
-        mbid: Mbid,
+    #[error("lines {first}-{last}: cannot ask for their fetches: {source}")]
+    Request {
+        first: usize,
+        last: usize,
         #[source]
-        source: AmqpError,
+        source: DbError,
         summary: Box<BackfillSummary>,
     },
 }
@@ -119,7 +139,7 @@ impl BackfillError {
     pub fn summary(&self) -> Option<&BackfillSummary> {
         match self {
             BackfillError::FreshnessCheck { summary, .. }
-            | BackfillError::Publish { summary, .. } => Some(summary),
+            | BackfillError::Request { summary, .. } => Some(summary),
             _ => None,
         }
     }
@@ -164,9 +184,10 @@ pub fn parse_line(
     }
 }
 
-/// Reads every line (so the total is known), publishes a job for each valid
-/// line whose entity is not fresh (or every valid line with `force`), and
-/// returns the counts. Malformed lines are reported on stderr and counted.
+/// Reads every line (so the total is known), asks for a fetch of each
+/// valid line whose entity is not fresh (or of every valid line with
+/// `force`), and returns the counts. Malformed lines are reported on stderr
+/// and counted.
 pub async fn run(
     config: &Config,
     input: impl BufRead,
@@ -177,23 +198,29 @@ pub async fn run(
         return Err(BackfillError::TooDeep(options.depth));
     }
     let lines = read_lines(input).map_err(BackfillError::Read)?;
-    // Forced jobs are published whatever the cache holds: no database needed.
-    let store = if options.force {
+    // A forced dry run needs nothing: it only counts.
+    let pool = if options.force && options.dry_run {
         None
     } else {
         let pool = db::build_pool(&config.database).map_err(BackfillError::Database)?;
         db::check(&pool).await.map_err(BackfillError::Database)?;
-        Some(PgStore::new(pool))
+        Some(pool)
     };
-    let publisher = (!options.dry_run)
-        .then(|| JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp)));
-    let ttl = |entity_type| config.cache.ttl(entity_type);
+    let store = pool.clone().filter(|_| !options.force).map(PgStore::new);
+    let publisher = std::sync::Arc::new(JobPublisher::new(
+        config.amqp.url.clone(),
+        Topology::from_config(&config.amqp),
+    ));
+    let requests = pool
+        .filter(|_| !options.dry_run)
+        .map(|pool| FetchRequests::new(pool, publisher.clone(), config));
 
     let mut summary = BackfillSummary {
         dry_run: options.dry_run,
         ..BackfillSummary::default()
     };
     let mut reporter = Reporter::start(progress, lines.len() as u64);
+    let mut batch = Batch::default();
     let mut failure = None;
     for (index, line) in lines.iter().enumerate() {
         let number = index + 1;
@@ -215,12 +242,12 @@ pub async fn run(
             }
         };
         if let Some(store) = &store {
-            match store.fetched_at(entity_type, mbid).await {
-                Ok(Some(fetched)) if is_young(fetched, ttl(entity_type)) => {
+            match store.is_fresh(&config.cache, entity_type, mbid).await {
+                Ok(true) => {
                     summary.skipped += 1;
                     continue;
                 }
-                Ok(_) => {}
+                Ok(false) => {}
                 Err(source) => {
                     failure = Some(Failure::FreshnessCheck {
                         line: number,
@@ -236,26 +263,76 @@ pub async fn run(
         if options.force {
             job = job.forced();
         }
-        if let Some(publisher) = &publisher
-            && let Err(source) = publisher.publish(&job, Lane::Backfill).await
+        batch.push(number, Request::fetch(job, Lane::Backfill));
+        if batch.len() >= BATCH
+            && let Err(f) = batch.send(requests.as_ref(), &mut summary).await
         {
-            failure = Some(Failure::Publish {
-                line: number,
-                entity_type,
-                mbid,
-                source,
-            });
+            failure = Some(f);
             break;
         }
-        summary.published += 1;
+    }
+    if failure.is_none()
+        && let Err(f) = batch.send(requests.as_ref(), &mut summary).await
+    {
+        failure = Some(f);
     }
     reporter.finish();
-    if let Some(publisher) = publisher {
-        publisher.close().await;
-    }
+    publisher.close().await;
     match failure {
         None => Ok(summary),
         Some(failure) => Err(failure.into_error(summary)),
+    }
+}
+
+/// Requests waiting to be sent, with the input lines they came from.
+#[derive(Default)]
+struct Batch {
+    lines: Vec<usize>,
+    requests: Vec<Request>,
+}
+
+impl Batch {
+    fn push(&mut self, line: usize, request: Request) {
+        self.lines.push(line);
+        self.requests.push(request);
+    }
+
+    fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Asks for the batch's fetches (or, in a dry run, counts them) and
+    /// empties it.
+    async fn send(
+        &mut self,
+        requests: Option<&FetchRequests>,
+        summary: &mut BackfillSummary,
+    ) -> Result<(), Failure> {
+        let lines = std::mem::take(&mut self.lines);
+        let batch = std::mem::take(&mut self.requests);
+        let Some(requests) = requests else {
+            summary.published += batch.len();
+            return Ok(());
+        };
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(());
+        };
+        let outcome = requests
+            .request_all(batch)
+            .await
+            .map_err(|source| Failure::Request {
+                first: *first,
+                last: *last,
+                source,
+            })?;
+        for requested in outcome {
+            match requested {
+                Requested::Queued => summary.published += 1,
+                Requested::AlreadyPending => summary.pending += 1,
+                Requested::Staged => summary.staged += 1,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -267,11 +344,10 @@ enum Failure {
         mbid: Mbid,
         source: DbError,
     },
-    Publish {
-        line: usize,
-        entity_type: EntityType,
-        mbid: Mbid,
-        source: AmqpError,
+    Request {
+        first: usize,
+        last: usize,
+        source: DbError,
     },
 }
 
@@ -291,28 +367,18 @@ impl Failure {
                 source,
                 summary,
             },
-            Failure::Publish {
-                line,
-                entity_type,
-                mbid,
+            Failure::Request {
+                first,
+                last,
                 source,
-            } => BackfillError::Publish {
-                line,
-                entity_type,
-                mbid,
+            } => BackfillError::Request {
+                first,
+                last,
                 source,
                 summary,
             },
         }
     }
-}
-
-/// Same rule as the worker's: fresh while younger than the type's TTL.
-fn is_young(fetched_at: SystemTime, ttl: Duration) -> bool {
-    SystemTime::now()
-        .duration_since(fetched_at)
-        .unwrap_or_default()
-        < ttl
 }
 
 /// Every line of the input; `None` for a line that is not UTF-8 (rejected,
@@ -514,6 +580,7 @@ mod tests {
                 line: 4,
                 reason: "x".into(),
             }],
+            ..BackfillSummary::default()
         };
         assert_eq!(
             summary.to_string(),
@@ -523,6 +590,13 @@ mod tests {
         assert_eq!(
             summary.to_string(),
             "would publish 3, would skip 2 (already fresh), rejected 1"
+        );
+        summary.dry_run = false;
+        (summary.pending, summary.staged) = (1, 4);
+        assert_eq!(
+            summary.to_string(),
+            "published 3, skipped 2 (already fresh), skipped 1 (fetch already pending), \
+             staged 4 (broker unavailable; relayed when it is back), rejected 1"
         );
     }
 
@@ -536,12 +610,5 @@ mod tests {
             progress_line(0, 0, Duration::ZERO),
             "progress: 0/0 lines, 0.0/s"
         );
-    }
-
-    #[test]
-    fn freshness_follows_the_ttl() {
-        let ttl = Duration::from_secs(60);
-        assert!(is_young(SystemTime::now(), ttl));
-        assert!(!is_young(SystemTime::now() - Duration::from_secs(61), ttl));
     }
 }

@@ -8,8 +8,9 @@
 //! page short). Each page is stored as stubs, and whether every page was
 //! seen is recorded, so the cache can tell a complete list from a partial
 //! one. A complete list checked within the entity type's TTL is not browsed
-//! again. Children are queued through the same `fetch_request` claim as
-//! lookups, so an entity reached twice is fetched once.
+//! again. Children are asked for through `FetchRequests`, the path every
+//! producer uses, so an entity reached twice is fetched once and a child
+//! asked for while the broker is down waits in the outbox.
 //!
 //! Any job may also complete lists a browse call found partial: query-api
 //! records the wanted list in the `fetch_request` ledger under the list's key
@@ -21,30 +22,24 @@
 //! a depth crawl never fans out through a label (a label may have tens of
 //! thousands of releases).
 
-use std::time::{Duration, SystemTime};
-
-use musicmeta_shared::amqp::JobPublisher;
+use musicmeta_musicbrainz::MusicBrainzClient;
 use musicmeta_shared::catalog::BrowseList;
 use musicmeta_shared::config::CacheConfig;
-use musicmeta_shared::db::outcome::Outcome;
 use musicmeta_shared::db::{
-    CacheStateRepository, DbError, EntityRepository, EntityWriter, PgStore, browse,
+    CacheStateRepository, CatalogRepository, EntityRepository, EntityWriter, PgStore,
 };
 use musicmeta_shared::domain::{Entity, Release};
+use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::MusicBrainzClient;
 use tracing::{debug, info};
 
-use crate::worker::ProcessError;
-
-/// A claim older than this is assumed lost and may be taken again.
-const REASK_AFTER: Duration = Duration::from_secs(60);
+use crate::failure::JobError;
 
 pub(crate) struct Crawler<'a> {
     pub store: &'a PgStore,
     pub musicbrainz: &'a MusicBrainzClient,
-    pub publisher: &'a JobPublisher,
+    pub requests: &'a FetchRequests,
     pub cache: &'a CacheConfig,
 }
 
@@ -57,7 +52,7 @@ impl Crawler<'_> {
         job: &FetchJob,
         stored: Mbid,
         entity: Option<&Entity>,
-    ) -> Result<u32, ProcessError> {
+    ) -> Result<u32, JobError> {
         self.complete_lists(job, stored).await?;
         if job.depth == 0 {
             return Ok(0);
@@ -80,12 +75,7 @@ impl Crawler<'_> {
             },
             EntityType::Recording | EntityType::Label => Vec::new(),
         };
-        let mut queued = 0;
-        for (entity_type, mbid) in children {
-            if self.enqueue(entity_type, mbid, job.depth - 1).await? {
-                queued += 1;
-            }
-        }
+        let queued = self.enqueue(children, job.depth - 1).await?;
         info!(queued, depth = job.depth, "crawl queued children");
         Ok(queued)
     }
@@ -93,21 +83,20 @@ impl Crawler<'_> {
     /// Browses to the end every list a browse call asked to complete for
     /// this job's entity (by the requested MBID or the one it was merged
     /// into), then clears each request.
-    async fn complete_lists(&self, job: &FetchJob, stored: Mbid) -> Result<(), ProcessError> {
+    async fn complete_lists(&self, job: &FetchJob, stored: Mbid) -> Result<(), JobError> {
         let parents = if stored == job.mbid {
             vec![stored]
         } else {
             vec![job.mbid, stored]
         };
-        let wanted = {
-            let client = self.store.pool().get().await.map_err(DbError::from)?;
-            browse::pending_completions(&client, job.entity_type, &parents).await?
-        };
+        let wanted = self
+            .store
+            .pending_completions(job.entity_type, &parents)
+            .await?;
         for (list, requested_for) in wanted {
             // Someone is waiting to page through it: ahead of backfill.
             let items = self.browse(list, stored, Lane::Refresh).await?;
-            let client = self.store.pool().get().await.map_err(DbError::from)?;
-            browse::release_completion(&client, list, requested_for).await?;
+            self.store.release_completion(list, requested_for).await?;
             info!(list = list.key(), items = items.len(), "list completed");
         }
         Ok(())
@@ -119,12 +108,12 @@ impl Crawler<'_> {
         list: BrowseList,
         parent_mbid: Mbid,
         lane: Lane,
-    ) -> Result<Vec<(EntityType, Mbid)>, ProcessError> {
+    ) -> Result<Vec<(EntityType, Mbid)>, JobError> {
         let (item_type, relation) = (list.item_type(), list.relation());
         let parent = (list.parent_type(), parent_mbid);
         if let Some(state) = self.store.aggregate(parent.0, parent.1, relation).await?
             && state.complete
-            && young(state.checked_at, self.cache.ttl(parent.0))
+            && self.cache.is_fresh(parent.0, state.checked_at)
         {
             debug!(list = list.key(), "list complete and fresh; not browsing");
             return self.known_children(list, parent_mbid).await;
@@ -156,40 +145,34 @@ impl Crawler<'_> {
         &self,
         list: BrowseList,
         parent: Mbid,
-    ) -> Result<Vec<(EntityType, Mbid)>, ProcessError> {
-        let client = self.store.pool().get().await.map_err(DbError::from)?;
-        Ok(browse::item_ids(&client, list, parent)
+    ) -> Result<Vec<(EntityType, Mbid)>, JobError> {
+        Ok(self
+            .store
+            .list_item_ids(list, parent)
             .await?
             .into_iter()
             .map(|m| (list.item_type(), m))
             .collect())
     }
 
-    /// Queues one child unless it is fresh or already pending.
-    async fn enqueue(
-        &self,
-        entity_type: EntityType,
-        mbid: Mbid,
-        depth: u8,
-    ) -> Result<bool, ProcessError> {
-        let fresh = is_fresh(self.store, self.cache, entity_type, mbid).await?;
-        // A fresh child with children of its own is still crawled below it.
-        if fresh && depth == 0 {
-            return Ok(false);
+    /// Asks for the children on the backfill lane, skipping those that are
+    /// fresh and have no children of their own to crawl; returns how many
+    /// new jobs were made (already pending ones are not counted).
+    async fn enqueue(&self, children: Vec<(EntityType, Mbid)>, depth: u8) -> Result<u32, JobError> {
+        let mut requests = Vec::with_capacity(children.len());
+        for (entity_type, mbid) in children {
+            // A fresh child with children of its own is still crawled below it.
+            if depth == 0 && self.store.is_fresh(self.cache, entity_type, mbid).await? {
+                continue;
+            }
+            let job = FetchJob::new(entity_type, mbid).with_depth(depth);
+            requests.push(Request::fetch(job, Lane::Backfill));
         }
-        if !self
-            .store
-            .claim_fetch(entity_type, mbid, REASK_AFTER)
-            .await?
-        {
-            return Ok(false);
-        }
-        let job = FetchJob::new(entity_type, mbid).with_depth(depth);
-        if let Err(error) = self.publisher.publish(&job, Lane::Backfill).await {
-            self.store.release_fetch(entity_type, mbid).await?;
-            return Err(error.into());
-        }
-        Ok(true)
+        let outcome = self.requests.request_all(requests).await?;
+        Ok(outcome
+            .iter()
+            .filter(|r| **r != Requested::AlreadyPending)
+            .count() as u32)
     }
 }
 
@@ -210,29 +193,4 @@ fn release_children(release: &Release) -> Vec<(EntityType, Mbid)> {
     out.sort();
     out.dedup();
     out
-}
-
-/// Fresh means: fetched within the TTL, or a 404 within the negative TTL,
-/// or a redirect to a fresh entity. Such an entity needs no upstream request.
-pub(crate) async fn is_fresh(
-    store: &PgStore,
-    cache: &CacheConfig,
-    entity_type: EntityType,
-    mbid: Mbid,
-) -> Result<bool, DbError> {
-    if let Some(t) = store.fetched_at(entity_type, mbid).await? {
-        return Ok(young(t, cache.ttl(entity_type)));
-    }
-    Ok(match store.find_outcome(entity_type, mbid).await? {
-        Some(Outcome::NotFound { recorded_at }) => young(recorded_at, cache.negative_ttl()),
-        Some(Outcome::Redirect { to, .. }) => store
-            .fetched_at(entity_type, to)
-            .await?
-            .is_some_and(|t| young(t, cache.ttl(entity_type))),
-        None => false,
-    })
-}
-
-fn young(t: SystemTime, ttl: Duration) -> bool {
-    SystemTime::now().duration_since(t).unwrap_or_default() < ttl
 }

@@ -50,7 +50,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Publish fetch jobs for a list of entities to the backfill lane.
+    /// Ask for fetches of a list of entities on the backfill lane.
     ///
     /// Reads FILE (or standard input) with one `<entity-type> <mbid>` per
     /// line, e.g. `release-group 05ce100c-eddf-4967-8d7e-33fc0883fe39`; entity
@@ -62,10 +62,12 @@ enum Command {
     /// lookups and refreshes.
     ///
     /// Prints `published P, skipped S (already fresh), rejected R` on stdout
-    /// and progress on stderr. Exit status: 0 when every job was published,
-    /// even if some lines were rejected (check the count); 1 when the input,
-    /// the database or the broker fails (the counts so far are printed
-    /// first); 2 for bad arguments or configuration.
+    /// (plus entities whose fetch was pending already, and jobs staged for
+    /// the relay while the broker is down) and progress on stderr. Exit
+    /// status: 0 when every job was asked for, even if some lines were
+    /// rejected (check the count); 1 when the input or the database fails
+    /// (the counts so far are printed first); 2 for bad arguments or
+    /// configuration.
     Backfill(BackfillArgs),
 }
 

@@ -35,22 +35,24 @@ use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::{FieldTable, ShortString};
+use musicmeta_musicbrainz::RateGate;
 use musicmeta_shared::amqp::{self, AmqpError, DeadLetter, JobPublisher, Retry, Topology};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError, names};
-use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_shared::status::{self, Activity};
 use musicmeta_shared::telemetry;
+use opentelemetry::context::FutureExt as _;
 
 use crate::crawl::Crawler;
+use crate::failure::JobError;
 use crate::retry::RetryPolicy;
+use musicmeta_musicbrainz::{FetchError, MusicBrainzClient};
 use musicmeta_shared::config::{Config, ConfigError};
 use musicmeta_shared::db::outcome::Outcome;
-use musicmeta_shared::db::{
-    self, CacheStateRepository, DbError, EntityWriter, FetchResult, PgStore,
-};
+use musicmeta_shared::db::{self, CacheStateRepository, DbError, EntityWriter, PgStore};
+use musicmeta_shared::domain::FetchOutcome;
+use musicmeta_shared::fetch_requests::FetchRequests;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::{FetchError, FetchOutcome, MusicBrainzClient};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -113,28 +115,6 @@ pub struct JobReport {
     pub outcome: JobOutcome,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ProcessError {
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Database(#[from] DbError),
-    /// Queueing a crawled child failed; the broker will be back.
-    #[error(transparent)]
-    Broker(#[from] AmqpError),
-}
-
-impl ProcessError {
-    fn is_permanent(&self) -> bool {
-        match self {
-            ProcessError::Fetch(e) => e.is_permanent(),
-            // Lost connections heal; a constraint violation will not.
-            ProcessError::Database(e) => !e.is_transient(),
-            ProcessError::Broker(_) => false,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Worker {
     inner: Arc<Inner>,
@@ -145,8 +125,10 @@ struct Inner {
     config: Config,
     store: PgStore,
     musicbrainz: MusicBrainzClient,
-    /// Queues crawled children; its own connection, opened on first use.
-    publisher: JobPublisher,
+    /// Dead letters and retry copies; its own connection, opened on first use.
+    publisher: Arc<JobPublisher>,
+    /// Crawled children, through the same path as every other producer.
+    requests: FetchRequests,
     reports: broadcast::Sender<JobReport>,
     retry: RetryPolicy,
     /// Failed hand-backs in a row, for the backoff when even that fails.
@@ -187,8 +169,11 @@ impl Worker {
             }
             None => None,
         };
-        let publisher =
-            JobPublisher::new(config.amqp.url.clone(), Topology::from_config(&config.amqp));
+        let publisher = Arc::new(JobPublisher::new(
+            config.amqp.url.clone(),
+            Topology::from_config(&config.amqp),
+        ));
+        let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
         let (reports, _) = broadcast::channel(1024);
         let retry = RetryPolicy::from_config(&config.retry);
         Ok(Self {
@@ -197,6 +182,7 @@ impl Worker {
                 store: PgStore::new(pool),
                 musicbrainz,
                 publisher,
+                requests,
                 reports,
                 retry,
                 consecutive_failures: AtomicU32::new(0),
@@ -233,6 +219,9 @@ impl Worker {
         // Stopped after the last in-flight job is done, so its counts are flushed.
         let heartbeat_stop = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat_loop(self.inner.clone(), heartbeat_stop.clone()));
+        // Children staged while the broker was down (here or elsewhere) go out
+        // once it is back, even with no query-api running.
+        let relay = self.inner.requests.spawn_relay(heartbeat_stop.clone());
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
@@ -250,6 +239,7 @@ impl Worker {
         // The final flush and sign-off, so the status view is exact.
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
+        let _ = relay.await;
         info!("worker stopped");
         Ok(())
     }
@@ -375,11 +365,11 @@ impl Worker {
             trace_id = tracing::field::Empty,
         );
         // Continue the trace of whoever published the job (a gRPC call's miss).
-        telemetry::continue_trace(
+        let trace = telemetry::continue_trace(
             &span,
             &telemetry::from_amqp_headers(delivery.properties.headers().as_ref()),
         );
-        let trace_id = telemetry::trace_id(&span);
+        let trace_id = telemetry::trace_id(&span).or_else(|| telemetry::context_trace_id(&trace));
         if let Some(id) = &trace_id {
             span.record("trace_id", id.as_str());
         }
@@ -457,6 +447,7 @@ impl Worker {
             })
         }
         .instrument(span)
+        .with_context(trace)
         .await
     }
 
@@ -544,7 +535,7 @@ impl Worker {
     /// Runs one job: skip if fresh, otherwise fetch and store in one
     /// transaction; then, for `depth > 0`, queue the entities it leads to.
     /// Returns the outcome and how many child jobs were queued.
-    async fn process(&self, job: &FetchJob, lane: Lane) -> Result<(JobOutcome, u32), ProcessError> {
+    async fn process(&self, job: &FetchJob, lane: Lane) -> Result<(JobOutcome, u32), JobError> {
         let store = &self.inner.store;
         let (outcome, entity) = if !job.force && self.is_fresh(job.entity_type, job.mbid).await? {
             self.forget_claim(job).await;
@@ -556,18 +547,18 @@ impl Worker {
                 .fetch(job.entity_type, job.mbid, lane)
                 .await?
             {
-                FetchOutcome::Found { entity, raw } => {
+                FetchOutcome::Found { entity, document } => {
                     let stored = entity.mbid();
-                    let found = FetchResult::Found {
+                    let found = FetchOutcome::Found {
                         entity: entity.clone(),
-                        raw,
+                        document,
                     };
                     store.store(job.entity_type, job.mbid, found).await?;
                     (JobOutcome::Stored { stored }, Some(entity))
                 }
                 FetchOutcome::NotFound => {
                     store
-                        .store(job.entity_type, job.mbid, FetchResult::NotFound)
+                        .store(job.entity_type, job.mbid, FetchOutcome::NotFound)
                         .await?;
                     return Ok((JobOutcome::NotFound, 0));
                 }
@@ -585,7 +576,7 @@ impl Worker {
         let crawler = Crawler {
             store,
             musicbrainz: &self.inner.musicbrainz,
-            publisher: &self.inner.publisher,
+            requests: &self.inner.requests,
             cache: &self.inner.config.cache,
         };
         let queued = crawler.crawl(job, stored, entity.as_ref()).await?;
@@ -593,13 +584,11 @@ impl Worker {
     }
 
     async fn is_fresh(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
-        crate::crawl::is_fresh(
-            &self.inner.store,
-            &self.inner.config.cache,
-            entity_type,
-            mbid,
-        )
-        .await
+        let inner = &self.inner;
+        inner
+            .store
+            .is_fresh(&inner.config.cache, entity_type, mbid)
+            .await
     }
 
     async fn forget_claim(&self, job: &FetchJob) {

@@ -5,55 +5,44 @@
 //! ([`crate::auth`]); dead-letter requeue stays a CLI command because it
 //! needs the broker's credentials.
 //!
-//! Jobs go through the same `fetch_request` claim and outbox as a lookup's
-//! miss: an entity with a fetch pending is skipped, and a job the broker
-//! does not confirm stays in the outbox for the relay rather than being lost.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+//! Jobs go through `FetchRequests`, as a lookup's miss does: an entity with
+//! a fetch pending is skipped, and a job the broker does not confirm stays
+//! in the outbox for the relay rather than being lost.
 
 use deadpool_postgres::Pool;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::admin_service_server::AdminService;
-use musicmeta_shared::amqp::{AmqpError, JobPublisher};
 use musicmeta_shared::config::{AmqpConfig, CacheConfig};
-use musicmeta_shared::db::{CacheStateRepository, DbError, PgStore};
+use musicmeta_shared::db::{CacheStateRepository, PgStore};
+use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_shared::status;
-use tonic::{Request, Response, Status};
-use tracing::{error, info, warn};
+use tonic::{Request as RpcRequest, Response, Status};
+use tracing::info;
 
-use crate::service::REASK_AFTER;
+use crate::error::ApiError;
 
 /// Most entities one Refresh or Backfill call may name; bigger lists are
 /// split by the caller, so one call never holds a connection for long.
 pub const MAX_ITEMS: usize = 1000;
-/// Longest one publish may wait for the broker's confirm before the job is
-/// left to the outbox relay.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct AdminApi {
     pool: Pool,
     amqp: AmqpConfig,
     store: PgStore,
-    publisher: Arc<JobPublisher>,
+    requests: FetchRequests,
     cache: CacheConfig,
 }
 
 impl AdminApi {
-    pub fn new(
-        pool: Pool,
-        amqp: AmqpConfig,
-        publisher: Arc<JobPublisher>,
-        cache: CacheConfig,
-    ) -> Self {
+    pub fn new(pool: Pool, amqp: AmqpConfig, requests: FetchRequests, cache: CacheConfig) -> Self {
         Self {
             store: PgStore::new(pool.clone()),
             pool,
             amqp,
-            publisher,
+            requests,
             cache,
         }
     }
@@ -62,11 +51,10 @@ impl AdminApi {
 /// What one bulk call did.
 #[derive(Debug, Default)]
 struct Tally {
+    /// Asked for: confirmed by the broker, or staged for the relay.
     published: u32,
     skipped: u32,
     rejected: Vec<pb::Rejection>,
-    /// Once the broker fails, the rest go straight to the outbox.
-    broker_down: bool,
 }
 
 impl Tally {
@@ -76,60 +64,26 @@ impl Tally {
             reason,
         });
     }
-}
 
-impl AdminApi {
-    /// Claims, stages and publishes one job. A job the broker does not
-    /// confirm stays staged and counts as published: the relay sends it.
-    async fn queue(&self, job: FetchJob, lane: Lane, tally: &mut Tally) -> Result<(), Status> {
-        if !self
-            .store
-            .stage_fetch(&job, lane, REASK_AFTER)
-            .await
-            .map_err(database_status)?
-        {
-            tally.skipped += 1;
-            return Ok(());
-        }
-        tally.published += 1;
-        if tally.broker_down {
-            return Ok(());
-        }
-        let published =
-            match tokio::time::timeout(PUBLISH_TIMEOUT, self.publisher.publish(&job, lane)).await {
-                Ok(result) => result,
-                Err(_) => Err(AmqpError::Timeout(PUBLISH_TIMEOUT)),
-            };
-        match published {
-            Ok(()) => {
-                if let Err(error) = self.store.unstage(job.job_id).await {
-                    warn!(%error, job_id = %job.job_id, "could not remove a published job from the outbox");
-                }
-            }
-            Err(error) => {
-                warn!(%error, job_id = %job.job_id, "broker unavailable; admin jobs left in the outbox");
-                tally.broker_down = true;
+    /// Asks for `requests` and counts what became of them.
+    async fn send(
+        &mut self,
+        requests: &FetchRequests,
+        batch: Vec<Request>,
+    ) -> Result<(), ApiError> {
+        for outcome in requests.request_all(batch).await? {
+            match outcome {
+                Requested::Queued | Requested::Staged => self.published += 1,
+                Requested::AlreadyPending => self.skipped += 1,
             }
         }
         Ok(())
     }
-
-    fn is_fresh(&self, entity_type: EntityType, fetched_at: SystemTime) -> bool {
-        SystemTime::now()
-            .duration_since(fetched_at)
-            .unwrap_or_default()
-            < self.cache.ttl(entity_type)
-    }
 }
 
-fn database_status(error: DbError) -> Status {
-    error!(%error, "admin call could not use the database");
-    Status::unavailable("the cache database is unavailable; retry later")
-}
-
-fn too_many(count: usize) -> Result<(), Status> {
+fn too_many(count: usize) -> Result<(), ApiError> {
     if count > MAX_ITEMS {
-        return Err(Status::invalid_argument(format!(
+        return Err(ApiError::InvalidArgument(format!(
             "{count} items; at most {MAX_ITEMS} per call"
         )));
     }
@@ -140,18 +94,10 @@ fn parse_type(raw: &str) -> Result<EntityType, String> {
     raw.parse::<EntityType>().map_err(|e| e.to_string())
 }
 
-#[tonic::async_trait]
-impl AdminService for AdminApi {
-    #[tracing::instrument(skip_all)]
-    async fn get_status(
-        &self,
-        _request: Request<pb::GetStatusRequest>,
-    ) -> Result<Response<pb::GetStatusResponse>, Status> {
-        let s = status::collect(&self.pool, &self.amqp).await.map_err(|e| {
-            error!(error = %e, "could not read the fleet status");
-            Status::unavailable(format!("status unavailable: {e}"))
-        })?;
-        Ok(Response::new(pb::GetStatusResponse {
+impl AdminApi {
+    async fn status(&self) -> Result<pb::GetStatusResponse, ApiError> {
+        let s = status::collect(&self.pool, &self.amqp).await?;
+        Ok(pb::GetStatusResponse {
             lanes: s
                 .lanes
                 .iter()
@@ -165,51 +111,48 @@ impl AdminService for AdminApi {
             done_last_minute: s.done_last_minute,
             failed_last_minute: s.failed_last_minute,
             upstream_requests_per_second: s.upstream_rate(),
-        }))
+            retrying: s.retrying,
+        })
     }
 
-    #[tracing::instrument(skip_all, fields(count = request.get_ref().mbids.len()))]
-    async fn refresh(
-        &self,
-        request: Request<pb::RefreshRequest>,
-    ) -> Result<Response<pb::RefreshResponse>, Status> {
-        let request = request.into_inner();
+    async fn refresh(&self, request: pb::RefreshRequest) -> Result<pb::RefreshResponse, ApiError> {
         too_many(request.mbids.len())?;
-        let entity_type = parse_type(&request.entity_type).map_err(Status::invalid_argument)?;
+        let entity_type = parse_type(&request.entity_type).map_err(ApiError::InvalidArgument)?;
         let lane = match pb::AdminLane::try_from(request.lane) {
             Ok(pb::AdminLane::Unspecified | pb::AdminLane::Refresh) => Lane::Refresh,
             Ok(pb::AdminLane::Backfill) => Lane::Backfill,
-            Err(_) => return Err(Status::invalid_argument("unknown lane")),
+            Err(_) => return Err(ApiError::InvalidArgument("unknown lane".into())),
         };
         let mut tally = Tally::default();
+        let mut batch = Vec::new();
         for (index, raw) in request.mbids.iter().enumerate() {
             match Mbid::parse(raw) {
                 Ok(mbid) => {
                     let job = FetchJob::new(entity_type, mbid).forced();
-                    self.queue(job, lane, &mut tally).await?;
+                    batch.push(Request::fetch(job, lane));
                 }
                 Err(e) => tally.reject(index, e.to_string()),
             }
         }
+        tally.send(&self.requests, batch).await?;
         info!(
             %entity_type, %lane, published = tally.published, skipped = tally.skipped,
             rejected = tally.rejected.len(), "refresh queued"
         );
-        Ok(Response::new(pb::RefreshResponse {
+        Ok(pb::RefreshResponse {
             published: tally.published,
             skipped: tally.skipped,
             rejected: tally.rejected,
-        }))
+        })
     }
 
-    #[tracing::instrument(skip_all, fields(count = request.get_ref().items.len()))]
     async fn backfill(
         &self,
-        request: Request<pb::BackfillRequest>,
-    ) -> Result<Response<pb::BackfillResponse>, Status> {
-        let request = request.into_inner();
+        request: pb::BackfillRequest,
+    ) -> Result<pb::BackfillResponse, ApiError> {
         too_many(request.items.len())?;
         let mut tally = Tally::default();
+        let mut batch = Vec::new();
         for (index, item) in request.items.iter().enumerate() {
             let parsed = parse_type(&item.entity_type).and_then(|t| {
                 let mbid = Mbid::parse(&item.mbid).map_err(|e| e.to_string())?;
@@ -231,28 +174,50 @@ impl AdminService for AdminApi {
             let mut job = FetchJob::new(entity_type, mbid).with_depth(depth);
             if request.force {
                 job = job.forced();
-            } else if let Some(fetched_at) = self
-                .store
-                .fetched_at(entity_type, mbid)
-                .await
-                .map_err(database_status)?
-                && self.is_fresh(entity_type, fetched_at)
-            {
+            } else if self.store.is_fresh(&self.cache, entity_type, mbid).await? {
                 tally.skipped += 1;
                 continue;
             }
-            self.queue(job, Lane::Backfill, &mut tally).await?;
+            batch.push(Request::fetch(job, Lane::Backfill));
         }
+        tally.send(&self.requests, batch).await?;
         info!(
             published = tally.published,
             skipped = tally.skipped,
             rejected = tally.rejected.len(),
             "backfill queued"
         );
-        Ok(Response::new(pb::BackfillResponse {
+        Ok(pb::BackfillResponse {
             published: tally.published,
             skipped: tally.skipped,
             rejected: tally.rejected,
-        }))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    #[tracing::instrument(skip_all)]
+    async fn get_status(
+        &self,
+        _request: RpcRequest<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        Ok(Response::new(self.status().await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(count = request.get_ref().mbids.len()))]
+    async fn refresh(
+        &self,
+        request: RpcRequest<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        Ok(Response::new(self.refresh(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(count = request.get_ref().items.len()))]
+    async fn backfill(
+        &self,
+        request: RpcRequest<pb::BackfillRequest>,
+    ) -> Result<Response<pb::BackfillResponse>, Status> {
+        Ok(Response::new(self.backfill(request.into_inner()).await?))
     }
 }

@@ -25,10 +25,12 @@ use tracing::info;
 
 use crate::admin::AdminApi;
 use crate::auth::BearerAuth;
-use crate::catalog::CatalogApi;
+use crate::catalog::{Catalog, CatalogApi};
 use crate::fills::Fills;
-use crate::grpc::{MetadataApi, Policy};
 use crate::hot::HotTier;
+use crate::metadata::{MetadataApi, Policy};
+use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer as CatalogHealth;
+use musicmeta_shared::fetch_requests::FetchRequests;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -65,7 +67,7 @@ pub struct Application {
     api: MetadataApi,
     admin: AdminApi,
     catalog: CatalogApi,
-    publisher: std::sync::Arc<JobPublisher>,
+    publisher: Arc<JobPublisher>,
     background: CancellationToken,
     /// Set when `grpc.tls` is configured: the server speaks only TLS.
     tls: Option<ServerTlsConfig>,
@@ -75,27 +77,29 @@ pub struct Application {
 
 impl Application {
     /// Connects to PostgreSQL (failing fast when it is unreachable), starts
-    /// the fill listener and binds the gRPC port. The broker is connected on
-    /// first use, so cached lookups are served even while it is down.
+    /// the fill listener, the outbox relay and the hot tier, and binds the
+    /// gRPC port. The broker is connected on first use, so cached lookups
+    /// are served even while it is down. Should a step fail, everything
+    /// started before it is stopped again: a failed start leaves no task,
+    /// connection or port behind.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.grpc.check()?;
         let pool = db::build_pool(&config.database)?;
         db::check(&pool).await?;
         let background = CancellationToken::new();
+        // Cancels what was started if a later step returns early.
+        let started = background.clone().drop_guard();
         let fills = Fills::spawn(config.database.url.clone(), background.child_token());
-        let publisher = std::sync::Arc::new(JobPublisher::new(
+        let publisher = Arc::new(JobPublisher::new(
             config.amqp.url.clone(),
             Topology::from_config(&config.amqp),
         ));
-        tokio::spawn(crate::relay::run(
-            pool.clone(),
-            publisher.clone(),
-            background.child_token(),
-        ));
+        let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
+        requests.spawn_relay(background.child_token());
         let admin = AdminApi::new(
             pool.clone(),
             config.amqp.clone(),
-            publisher.clone(),
+            requests.clone(),
             config.cache.clone(),
         );
         let tls = server_tls(&config.grpc.tls)?;
@@ -109,7 +113,7 @@ impl Application {
         };
         let policy: Policy = Policy::new(
             PgStore::new(pool.clone()),
-            publisher.clone(),
+            requests.clone(),
             fills.clone(),
             HotTier::spawn(
                 config.cache.hot_capacity_mb,
@@ -128,18 +132,19 @@ impl Application {
             .map_err(|source| StartError::Bind { addr, source })?;
         // Normally instant; bounded so a LISTEN that cannot connect delays
         // start-up, not blocks it (waiters re-read when it connects).
-        let wait = std::time::Duration::from_millis(config.database.timeout_ms);
+        let wait = Duration::from_millis(config.database.timeout_ms);
         if tokio::time::timeout(wait, fills.wait_listening())
             .await
             .is_err()
         {
             tracing::warn!("fill listener not connected yet; misses will wait for it");
         }
-        let catalog = CatalogApi::new(
+        let catalog = CatalogApi::new(Catalog::new(
             PgStore::new(pool.clone()),
-            publisher.clone(),
+            requests,
             config.cache.clone(),
-        );
+        ));
+        started.disarm();
         Ok(Self {
             listener,
             addr,
@@ -173,9 +178,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<MetadataServiceServer<MetadataApi>>()
-            .await;
+        set_health(&health, true).await;
         let health_watch = self.background.child_token();
         tokio::spawn(watch_database(
             self.pool.clone(),
@@ -197,9 +200,7 @@ impl Application {
             info!("shutting down: draining in-flight calls");
             // Stop the database watch first, so it cannot report SERVING again.
             health_watch.cancel();
-            health
-                .set_not_serving::<MetadataServiceServer<MetadataApi>>()
-                .await;
+            set_health(&health, false).await;
         };
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
@@ -239,6 +240,22 @@ impl Application {
         self.publisher.close().await;
         info!("query-api stopped");
         Ok(served?)
+    }
+}
+
+/// Sets the health of both read services, which stand or fall with the
+/// database (AdminService is for operators and stays out of the checks).
+async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    if serving {
+        health
+            .set_serving::<MetadataServiceServer<MetadataApi>>()
+            .await;
+        health.set_serving::<CatalogHealth<CatalogApi>>().await;
+    } else {
+        health
+            .set_not_serving::<MetadataServiceServer<MetadataApi>>()
+            .await;
+        health.set_not_serving::<CatalogHealth<CatalogApi>>().await;
     }
 }
 
@@ -295,14 +312,9 @@ async fn watch_database(
         serving = up;
         if up {
             info!("database answers again; serving");
-            health
-                .set_serving::<MetadataServiceServer<MetadataApi>>()
-                .await;
         } else {
             tracing::warn!("database does not answer; health is NOT_SERVING");
-            health
-                .set_not_serving::<MetadataServiceServer<MetadataApi>>()
-                .await;
         }
+        set_health(&health, up).await;
     }
 }

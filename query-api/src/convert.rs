@@ -1,14 +1,15 @@
-//! Domain types into their `musicmeta.v1` protobuf messages. Pure mapping,
-//! field for field; the shapes match on purpose.
+//! Domain and catalog types into their `musicmeta.v1` protobuf messages.
+//! Pure mapping, field for field; the shapes match on purpose.
 
 use musicmeta_proto::v1 as pb;
+use musicmeta_shared::catalog as cat;
 use musicmeta_shared::domain::{self as d, Annotations, ArtistCredit, LifeSpan, credit_phrase};
 
 use prost::Message;
 use prost::bytes::Bytes;
 
 use crate::hot::Hot;
-use crate::service::Answer;
+use crate::policy::Answer;
 
 fn life_span(l: LifeSpan) -> Option<pb::LifeSpan> {
     Some(pb::LifeSpan {
@@ -269,4 +270,85 @@ pub fn release(r: d::Release) -> pb::Release {
         genres: t.genres,
         urls: t.urls,
     }
+}
+
+// Catalog summaries (browse items and search hits).
+
+pub fn artist_summary(s: cat::ArtistSummary) -> pb::ArtistSummary {
+    pb::ArtistSummary {
+        mbid: s.mbid.to_string(),
+        name: s.name,
+        sort_name: s.sort_name,
+        disambiguation: s.disambiguation,
+        r#type: s.artist_type,
+        country: s.country,
+        life_span: life_span(s.life_span),
+        fetched: s.fetched,
+    }
+}
+
+pub fn label_summary(s: cat::LabelSummary) -> pb::LabelSummary {
+    pb::LabelSummary {
+        mbid: s.mbid.to_string(),
+        name: s.name,
+        sort_name: s.sort_name,
+        disambiguation: s.disambiguation,
+        r#type: s.label_type,
+        label_code: s.label_code,
+        country: s.country,
+        life_span: life_span(s.life_span),
+        fetched: s.fetched,
+    }
+}
+
+pub fn release_group_summary(s: cat::ReleaseGroupSummary) -> pb::ReleaseGroupSummary {
+    pb::ReleaseGroupSummary {
+        mbid: s.mbid.to_string(),
+        title: s.title,
+        disambiguation: s.disambiguation,
+        primary_type: s.primary_type,
+        secondary_types: s.secondary_types,
+        first_release_date: s.first_release_date,
+        artist_credit_phrase: credit_phrase(&s.artist_credit),
+        artist_credit: credits(s.artist_credit),
+        fetched: s.fetched,
+    }
+}
+
+pub fn release_summary(s: cat::ReleaseSummary) -> pb::ReleaseSummary {
+    pb::ReleaseSummary {
+        mbid: s.mbid.to_string(),
+        title: s.title,
+        disambiguation: s.disambiguation,
+        status: s.status,
+        date: s.date,
+        country: s.country,
+        barcode: s.barcode,
+        release_group_mbid: s.release_group.map(|m| m.to_string()),
+        artist_credit_phrase: credit_phrase(&s.artist_credit),
+        artist_credit: credits(s.artist_credit),
+        fetched: s.fetched,
+    }
+}
+
+pub fn recording_summary(s: cat::RecordingSummary) -> pb::RecordingSummary {
+    pb::RecordingSummary {
+        mbid: s.mbid.to_string(),
+        title: s.title,
+        disambiguation: s.disambiguation,
+        length_ms: s.length_ms,
+        video: s.video,
+        first_release_date: s.first_release_date,
+        artist_credit_phrase: credit_phrase(&s.artist_credit),
+        artist_credit: credits(s.artist_credit),
+        fetched: s.fetched,
+    }
+}
+
+pub fn relevance(tier: i32, score: i32, matched_alias: Option<String>) -> Option<pb::Relevance> {
+    Some(pb::Relevance {
+        score: f64::from(score) / 1_000_000.0,
+        exact: tier == 0,
+        matched_alias,
+    })
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use musicmeta_query_api::{Application, lookup};
+use musicmeta_query_api::{Application, client};
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
 
@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     }) = args.command
     {
         let timeout = std::time::Duration::from_millis(timeout_ms);
-        match lookup::run(&addr, entity_type, mbid, timeout).await {
+        match client::run(&addr, entity_type, mbid, timeout).await {
             Ok(answer) => println!("{answer}"),
             Err(status) => {
                 eprintln!(

@@ -15,7 +15,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::db::write::Relation;
 use crate::domain::{ArtistCredit, LifeSpan};
 use crate::mbid::{EntityType, Mbid};
 
@@ -73,6 +72,28 @@ pub fn parse_query(raw: &str) -> Result<String, CatalogError> {
         return Err(CatalogError::QueryTooLong(chars));
     }
     Ok(query.to_owned())
+}
+
+/// Which of an entity's paged lists a browse page belongs to (the
+/// `relation` of `aggregate_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// An artist's release groups (through their artist credits).
+    ReleaseGroups,
+    /// A release group's releases, or a label's.
+    Releases,
+    /// An artist's recordings (through their artist credits).
+    Recordings,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::ReleaseGroups => "release-groups",
+            Relation::Releases => "releases",
+            Relation::Recordings => "recordings",
+        }
+    }
 }
 
 /// A list the cache can be browsed by, and the MusicBrainz browse that

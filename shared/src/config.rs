@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -107,6 +107,10 @@ pub struct AmqpConfig {
     /// Queue workers consume; its dead-letter queue is `<queue>.dlq`.
     #[serde(default = "defaults::queue")]
     pub queue: String,
+    /// Longest a publisher waits for the broker to confirm a job. A job not
+    /// confirmed by then stays in the outbox, and the relay publishes it.
+    #[serde(default = "defaults::publish_timeout_ms")]
+    pub publish_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -152,6 +156,10 @@ pub struct CacheConfig {
     pub hot_capacity_mb: u64,
     #[serde(default = "defaults::hot_ttl_secs")]
     pub hot_ttl_secs: u64,
+    /// A fetch asked for longer ago than this and not yet done is assumed
+    /// lost, and the next request for it publishes a new job.
+    #[serde(default = "defaults::reask_after_secs")]
+    pub reask_after_secs: u64,
 }
 
 /// How long a fetched entity counts as fresh, per entity type.
@@ -231,6 +239,12 @@ mod defaults {
     pub fn queue() -> String {
         "musicmeta.fetch".into()
     }
+    pub fn publish_timeout_ms() -> u64 {
+        1_000
+    }
+    pub fn reask_after_secs() -> u64 {
+        60
+    }
     pub fn base_url() -> String {
         super::MUSICBRAINZ_BASE_URL.into()
     }
@@ -305,6 +319,7 @@ impl Default for CacheConfig {
             miss_wait_ms: defaults::miss_wait_ms(),
             hot_capacity_mb: defaults::hot_capacity_mb(),
             hot_ttl_secs: defaults::hot_ttl_secs(),
+            reask_after_secs: defaults::reask_after_secs(),
         }
     }
 }
@@ -396,6 +411,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("prefetch", &self.prefetch)
             .field("exchange", &self.exchange)
             .field("queue", &self.queue)
+            .field("publish_timeout_ms", &self.publish_timeout_ms)
             .finish()
     }
 }
@@ -416,8 +432,35 @@ impl CacheConfig {
         Duration::from_secs(self.negative_ttl_secs)
     }
 
+    /// The freshness rule, the one place it is written: an entity fetched
+    /// less than its type's TTL ago is fresh and needs no upstream request.
+    pub fn is_fresh(&self, entity_type: EntityType, fetched_at: SystemTime) -> bool {
+        age(fetched_at) < self.ttl(entity_type)
+    }
+
+    /// A 404 recorded less than `negative_ttl` ago is still believed.
+    pub fn remembers_not_found(&self, recorded_at: SystemTime) -> bool {
+        age(recorded_at) < self.negative_ttl()
+    }
+
+    pub fn reask_after(&self) -> Duration {
+        Duration::from_secs(self.reask_after_secs)
+    }
+
     pub fn miss_wait(&self) -> Duration {
         Duration::from_millis(self.miss_wait_ms)
+    }
+}
+
+/// How long ago `t` was; a time in the future (clock skew between hosts)
+/// counts as now.
+fn age(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+impl AmqpConfig {
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
     }
 }
 

@@ -268,6 +268,52 @@ impl Entity {
     }
 }
 
+/// A ws/2 JSON document as MusicBrainz sent it, kept as its bytes: it is
+/// stored as received (PostgreSQL parses it once) and served again by
+/// projection, so nothing here reshapes it. The bytes are JSON the model
+/// parsed; the type does not check that itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document(bytes::Bytes);
+
+impl Document {
+    pub fn new(bytes: impl Into<bytes::Bytes>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<serde_json::Value> for Document {
+    fn from(value: serde_json::Value) -> Self {
+        Self(value.to_string().into())
+    }
+}
+
+/// The length, not the body (a release's is tens of kilobytes).
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Document({} bytes)", self.0.len())
+    }
+}
+
+/// What MusicBrainz answered for a requested MBID: what the client returns
+/// and what the writer stores, one type for both.
+// One per job, moved once or twice: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum FetchOutcome {
+    /// The entity (whose MBID differs from the requested one when
+    /// MusicBrainz redirected a merged MBID to it) and the document it was
+    /// read from.
+    Found {
+        entity: Entity,
+        document: Document,
+    },
+    NotFound,
+}
+
 /// An entity as read from the cache, with when it was fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cached<T> {

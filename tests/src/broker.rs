@@ -3,8 +3,8 @@
 //! publishing (as a client that is not ours would).
 
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Connection};
@@ -42,6 +42,7 @@ impl TestBroker {
             prefetch: 8,
             exchange: self.exchange.clone(),
             queue: self.queue.clone(),
+            publish_timeout_ms: 5_000,
         }
     }
 
@@ -138,6 +139,22 @@ impl TestBroker {
 
     pub async fn publish(&self, job: &FetchJob, lane: Lane) {
         self.publish_raw(&job.encode(), lane).await;
+    }
+
+    /// Takes every job waiting in `lane` (as a consumer would, acked).
+    pub async fn take_jobs(&self, lane: Lane) -> Vec<FetchJob> {
+        let (connection, channel) = self.open().await;
+        let queue = self.lane_queue(lane);
+        let mut jobs = Vec::new();
+        while let Some(message) = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get")
+        {
+            jobs.push(FetchJob::decode(&message.delivery.data).expect("a valid job"));
+        }
+        let _ = connection.close(200, ShortString::from("bye")).await;
+        jobs
     }
 }
 

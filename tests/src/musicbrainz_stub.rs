@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use musicmeta_shared::mbid::EntityType;
 use wiremock::matchers::{method, path, path_regex};
@@ -241,6 +241,18 @@ impl MusicBrainzStub {
                     entity_type.as_str()
                 ),
             ))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answers lookups of `mbid` with its recording, each `delay` late (a
+    /// slow upstream, so a test can act while a worker waits on it).
+    pub async fn delay_lookups(&self, entity_type: EntityType, mbid: &str, delay: Duration) {
+        let body = std::fs::read(fixtures::lookup_path(entity_type, mbid)).unwrap_or_default();
+        Mock::given(method("GET"))
+            .and(path(Self::lookup_path(entity_type, mbid)))
+            .respond_with(json(200, body).set_delay(delay))
             .with_priority(1)
             .mount(&self.server)
             .await;

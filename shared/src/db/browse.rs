@@ -11,7 +11,7 @@
 //! a wanted completion is recorded in the `fetch_request` ledger under the
 //! list's key (`artist/recordings`, ...), where the worker finds it.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -318,18 +318,6 @@ pub async fn row_state(
         .await?;
     let row = client.query_opt(&stmt, &[&mbid.as_uuid()]).await?;
     Ok(row.map(|r| r.get(0)))
-}
-
-/// Records that a completion of `list` of `parent` is wanted. True when
-/// the caller should publish the job (none pending, or the pending one is
-/// older than `reask_after`): the same ledger and rule as entity fetches.
-pub async fn claim_completion(
-    client: &impl GenericClient,
-    list: BrowseList,
-    parent: Mbid,
-    reask_after: Duration,
-) -> Result<bool, DbError> {
-    super::outcome::claim(client, list.key(), parent, reask_after).await
 }
 
 /// The completions wanted for any of `parents` (an MBID and the one it was

@@ -5,7 +5,8 @@
 //! - [`repository`]: the traits the cache policy depends on, one per aggregate.
 //! - [`read`]: loading cached entities with their nested data.
 //! - [`write`]: idempotent upserts of fetched entities, one transaction each.
-//! - [`outcome`]: negative cache, redirects and the fetch-request ledger.
+//! - [`outcome`]: negative cache, recorded redirects, fill notifications.
+//! - [`redirects`]: following merged MBIDs, one rule for every reader.
 //! - [`browse`], [`search`]: paged lists and ranked name search over the cache.
 //! - [`outbox`]: jobs staged with their claim until the broker confirms them.
 //!
@@ -16,6 +17,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod outcome;
 pub mod read;
+pub mod redirects;
 pub mod repository;
 pub mod search;
 pub mod write;
@@ -26,40 +28,14 @@ use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
 
 use crate::config::DatabaseConfig;
 
-pub use repository::{CacheStateRepository, EntityRepository, EntityWriter, FetchResult, PgStore};
+pub use repository::{
+    CacheStateRepository, CatalogRepository, EntityRepository, EntityWriter, PgStore,
+};
 
-/// A JSON document as the bytes it came in, written to a `json`/`jsonb`
-/// column as is: PostgreSQL parses it once, where a `serde_json::Value`
-/// costs the worker a parse, a print and hundreds of small allocations per
-/// release. The bytes must be valid JSON (a response body the model parsed
-/// is); PostgreSQL rejects anything else, as it would the printed `Value`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RawJson(Vec<u8>);
-
-impl RawJson {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<serde_json::Value> for RawJson {
-    fn from(value: serde_json::Value) -> Self {
-        Self(value.to_string().into_bytes())
-    }
-}
-
-/// The length, not the body (a release's is tens of kilobytes).
-impl std::fmt::Debug for RawJson {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawJson({} bytes)", self.0.len())
-    }
-}
-
-impl tokio_postgres::types::ToSql for RawJson {
+/// A document goes to a `json`/`jsonb` column as the bytes it came in:
+/// PostgreSQL parses it once, where a `serde_json::Value` would cost the
+/// worker a parse, a print and hundreds of small allocations per release.
+impl tokio_postgres::types::ToSql for crate::domain::Document {
     fn to_sql(
         &self,
         ty: &tokio_postgres::types::Type,
@@ -69,7 +45,7 @@ impl tokio_postgres::types::ToSql for RawJson {
         if *ty == tokio_postgres::types::Type::JSONB {
             out.extend_from_slice(&[1]);
         }
-        out.extend_from_slice(&self.0);
+        out.extend_from_slice(self.as_bytes());
         Ok(tokio_postgres::types::IsNull::No)
     }
 

@@ -1,51 +1,103 @@
-//! The job outbox (`job_outbox`): jobs are written to PostgreSQL in the
-//! same transaction as their `fetch_request` claim, before they are
-//! published, so a job is never lost between "this MBID needs a fetch" and
+//! The job outbox (`job_outbox`): a job is written to PostgreSQL in the
+//! same transaction as the `fetch_request` claim that asks for it, before it
+//! is published, so a job is never lost between "this needs a fetch" and
 //! "the broker has it" — not when the broker is down, not when the process
 //! dies in between.
 //!
 //! The publisher deletes the row once the broker confirms the job; a relay
 //! publishes the rows left behind ([`take_due`] locks them with `SKIP
-//! LOCKED`, so several query-api replicas share the work without
-//! publishing one row twice).
+//! LOCKED`, so several processes share the work without publishing one row
+//! twice). The rules for using this live in `crate::fetch_requests`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::{DbError, outcome};
+use super::DbError;
 use crate::jobs::{FetchJob, Lane};
+use crate::mbid::Mbid;
 
-/// Claims a fetch of `job`'s entity and stages the job, in one transaction.
-/// True when the caller should publish it (see [`outcome::claim_fetch`]);
-/// false when a fetch is already pending, and nothing was staged.
-pub async fn stage(
-    client: &mut deadpool_postgres::Client,
-    job: &FetchJob,
-    lane: Lane,
-    reask_after: Duration,
-) -> Result<bool, DbError> {
-    let tx = client.transaction().await?;
-    if !outcome::claim_fetch(&tx, job.entity_type, job.mbid, reask_after).await? {
-        return Ok(false);
-    }
-    let stmt = tx
-        .prepare_cached("INSERT INTO job_outbox (job_id, lane, job) VALUES ($1, $2, $3)")
-        .await?;
-    let body = serde_json::to_value(job).map_err(|e| DbError::Inconsistent(e.to_string()))?;
-    tx.execute(&stmt, &[&job.job_id, &lane.as_str(), &body])
-        .await?;
-    tx.commit().await?;
-    Ok(true)
+/// One job to stage, and the `fetch_request` row that claims it: an entity
+/// type (`release`) or a list key (`artist/recordings`), and an MBID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staging {
+    pub claim: (String, Mbid),
+    pub job: FetchJob,
+    pub lane: Lane,
 }
 
-/// Forgets a job the broker has confirmed.
-pub async fn remove(client: &impl GenericClient, job_id: Uuid) -> Result<(), DbError> {
-    let stmt = client
-        .prepare_cached("DELETE FROM job_outbox WHERE job_id = $1")
+/// Claims each staging's ledger row and stages the jobs whose claim was
+/// granted, in one transaction. A claim is granted when no fetch is pending
+/// for its row, or the pending one is older than `reask_after` (its job may
+/// have been lost); of two stagings with the same claim only the first can
+/// be granted. Returns, per staging, whether it was staged.
+pub async fn stage(
+    client: &mut deadpool_postgres::Client,
+    stagings: &[Staging],
+    reask_after: Duration,
+) -> Result<Vec<bool>, DbError> {
+    let mut seen = HashSet::new();
+    let first: Vec<bool> = stagings
+        .iter()
+        .map(|s| seen.insert(s.claim.clone()))
+        .collect();
+    let (keys, ids): (Vec<&str>, Vec<Uuid>) = stagings
+        .iter()
+        .zip(&first)
+        .filter(|(_, first)| **first)
+        .map(|(s, _)| (s.claim.0.as_str(), s.claim.1.as_uuid()))
+        .unzip();
+    let tx = client.transaction().await?;
+    let claim = tx
+        .prepare_cached(
+            "INSERT INTO fetch_request (entity_type, mbid, requested_at) \
+             SELECT k, m, now() FROM unnest($1::text[], $2::uuid[]) AS t(k, m) \
+             ON CONFLICT (entity_type, mbid) DO UPDATE SET requested_at = now() \
+             WHERE fetch_request.requested_at < now() - make_interval(secs => $3) \
+             RETURNING entity_type, mbid",
+        )
         .await?;
-    client.execute(&stmt, &[&job_id]).await?;
+    let granted: HashSet<(String, Uuid)> = tx
+        .query(&claim, &[&keys, &ids, &reask_after.as_secs_f64()])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let staged: Vec<bool> = stagings
+        .iter()
+        .zip(first)
+        .map(|(s, first)| first && granted.contains(&(s.claim.0.clone(), s.claim.1.as_uuid())))
+        .collect();
+    let mut job_ids = Vec::new();
+    let mut lanes = Vec::new();
+    let mut bodies = Vec::new();
+    for (s, _) in stagings.iter().zip(&staged).filter(|(_, staged)| **staged) {
+        job_ids.push(s.job.job_id);
+        lanes.push(s.lane.as_str());
+        bodies
+            .push(serde_json::to_value(&s.job).map_err(|e| DbError::Inconsistent(e.to_string()))?);
+    }
+    if !job_ids.is_empty() {
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO job_outbox (job_id, lane, job) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])",
+            )
+            .await?;
+        tx.execute(&insert, &[&job_ids, &lanes, &bodies]).await?;
+    }
+    tx.commit().await?;
+    Ok(staged)
+}
+
+/// Forgets jobs the broker has confirmed.
+pub async fn remove(client: &impl GenericClient, job_ids: &[Uuid]) -> Result<(), DbError> {
+    let stmt = client
+        .prepare_cached("DELETE FROM job_outbox WHERE job_id = ANY($1)")
+        .await?;
+    client.execute(&stmt, &[&job_ids]).await?;
     Ok(())
 }
 
@@ -85,7 +137,7 @@ pub async fn take_due(
             (Ok(lane), Ok(job)) => out.push(Staged { job, lane }),
             _ => {
                 tracing::error!(%job_id, "dropping undecodable outbox row");
-                remove(tx, job_id).await?;
+                remove(tx, &[job_id]).await?;
             }
         }
     }

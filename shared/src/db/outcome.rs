@@ -1,7 +1,8 @@
-//! The negative cache, merged-MBID redirects, the fetch-request ledger and
-//! the fill notification: everything about an MBID that is not the entity.
+//! The negative cache, merged-MBID redirects, releasing fetch-request
+//! claims (they are taken in `super::outbox`) and the fill notification:
+//! everything about an MBID that is not the entity.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 
@@ -115,39 +116,6 @@ pub async fn forget(
         .execute(&stmt, &[&entity_type.as_str(), &mbid.as_uuid()])
         .await?;
     Ok(())
-}
-
-pub async fn claim_fetch(
-    client: &impl GenericClient,
-    entity_type: EntityType,
-    mbid: Mbid,
-    reask_after: Duration,
-) -> Result<bool, DbError> {
-    claim(client, entity_type.as_str(), mbid, reask_after).await
-}
-
-/// Claims the `fetch_request` row `(key, mbid)`: true when the caller should
-/// publish (no claim pending, or the pending one is older than
-/// `reask_after`). `key` is an entity type, or a list key for the catalog's
-/// completion jobs (`shared/src/db/browse.rs`): one ledger, one rule.
-pub async fn claim(
-    client: &impl GenericClient,
-    key: &str,
-    mbid: Mbid,
-    reask_after: Duration,
-) -> Result<bool, DbError> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO fetch_request (entity_type, mbid, requested_at) VALUES ($1, $2, now()) \
-             ON CONFLICT (entity_type, mbid) DO UPDATE SET requested_at = now() \
-             WHERE fetch_request.requested_at < now() - make_interval(secs => $3) \
-             RETURNING 1",
-        )
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&key, &mbid.as_uuid(), &reask_after.as_secs_f64()])
-        .await?;
-    Ok(row.is_some())
 }
 
 pub async fn release_fetch(

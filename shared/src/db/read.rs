@@ -50,7 +50,7 @@ pub async fn aggregate(
     client: &impl GenericClient,
     entity_type: EntityType,
     mbid: Mbid,
-    relation: super::write::Relation,
+    relation: crate::catalog::Relation,
 ) -> Result<Option<AggregateState>, DbError> {
     let stmt = client
         .prepare_cached(

@@ -4,20 +4,28 @@
 //! One [`EntityRepository`] per aggregate (artist, release group, release,
 //! recording, label) reads an entity with its nested data; the
 //! [`CacheStateRepository`] answers what the cache knows *about* an MBID
-//! (when it was fetched, a remembered 404 or redirect, a fetch in flight);
-//! the [`EntityWriter`] stores what a worker fetched, in one transaction.
+//! (when it was fetched, a remembered 404 or redirect) and whether it is
+//! fresh; the [`CatalogRepository`] reads browse lists and search results
+//! and keeps the ledger of lists to complete; the [`EntityWriter`] stores
+//! what a worker fetched, in one transaction. Asking for a fetch is not a
+//! repository's job: that is `crate::fetch_requests`.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
 
 use super::outcome::{self, Outcome};
-use super::{DbError, RawJson, outbox, read, write};
-use crate::domain::{Artist, Cached, Entity, Label, Recording, Release, ReleaseGroup};
-use crate::jobs::{FetchJob, Lane};
+use super::redirects::{Resolved, resolve_redirects};
+use super::{DbError, browse, read, search, write};
+use crate::catalog::{
+    BrowseKey, BrowseList, Hit, ListState, Relation, SearchFilter, SearchKey, Summary,
+};
+use crate::config::CacheConfig;
+use crate::domain::{
+    Artist, Cached, Entity, FetchOutcome, Label, Recording, Release, ReleaseGroup,
+};
 use crate::mbid::{EntityType, Mbid};
-use uuid::Uuid;
 
 /// Reads one aggregate from the cache. Stubs (entities only referenced by
 /// others, never fetched) are not returned.
@@ -41,58 +49,106 @@ pub trait CacheStateRepository: Send + Sync {
         mbid: Mbid,
     ) -> impl Future<Output = Result<Option<Outcome>, DbError>> + Send;
 
-    /// Records that a fetch was asked for. True when the caller should
-    /// publish the job: no fetch was pending, or the pending one is older
-    /// than `reask_after` (its job may have been lost).
-    fn claim_fetch(
-        &self,
-        entity_type: EntityType,
-        mbid: Mbid,
-        reask_after: Duration,
-    ) -> impl Future<Output = Result<bool, DbError>> + Send;
-
     /// How much of a paged list of `mbid` the cache has seen.
     fn aggregate(
         &self,
         entity_type: EntityType,
         mbid: Mbid,
-        relation: write::Relation,
+        relation: Relation,
     ) -> impl Future<Output = Result<Option<read::AggregateState>, DbError>> + Send;
 
-    /// Claims a fetch of `job`'s entity (as [`Self::claim_fetch`]) and, when
-    /// claimed, stages the job in the outbox in the same transaction. True
-    /// when the caller should publish it, then [`Self::unstage`] it.
-    fn stage_fetch(
-        &self,
-        job: &FetchJob,
-        lane: Lane,
-        reask_after: Duration,
-    ) -> impl Future<Output = Result<bool, DbError>> + Send;
-
-    /// Removes a staged job once the broker has confirmed it.
-    fn unstage(&self, job_id: Uuid) -> impl Future<Output = Result<(), DbError>> + Send;
-
-    /// Forgets a claim whose job could not be published, so the next lookup
-    /// tries again.
+    /// Forgets the claim of a fetch that is over (done, or given up on),
+    /// so the next request for it makes a job at once.
     fn release_fetch(
         &self,
         entity_type: EntityType,
         mbid: Mbid,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Whether the cache can answer for this MBID without an upstream
+    /// request: it was fetched within its TTL, or MusicBrainz's 404 for it
+    /// is still remembered, or it redirects to an entity that is fresh.
+    fn is_fresh(
+        &self,
+        cache: &CacheConfig,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let resolved = resolve_redirects(self, cache, entity_type, mbid, |m| {
+                self.fetched_at(entity_type, m)
+            })
+            .await?;
+            Ok(match resolved {
+                Resolved::Found { value, .. } => cache.is_fresh(entity_type, value),
+                Resolved::NotFound(_) => true,
+                Resolved::Unknown(_) => false,
+            })
+        }
+    }
 }
 
-/// What a worker learnt from MusicBrainz about a requested MBID.
-// One per job, moved once or twice: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum FetchResult {
-    /// The entity (whose MBID differs from the requested one when
-    /// MusicBrainz redirected a merged MBID to it) and the raw response.
-    Found {
-        entity: Entity,
-        raw: RawJson,
-    },
-    NotFound,
+/// Browse lists and search over what the cache holds, and the ledger of
+/// lists a browse found partial (design: docs/catalog.md).
+pub trait CatalogRepository: Send + Sync {
+    /// Whether the cache has a row for the entity at all (fetched or stub).
+    fn is_known(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+
+    /// Up to `limit` items of `list` of `parent`, after `after`.
+    fn browse_page(
+        &self,
+        list: BrowseList,
+        parent: Mbid,
+        after: Option<&BrowseKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(Summary, BrowseKey)>, DbError>> + Send;
+
+    /// What the cache knows of `list` of `parent` as a whole.
+    fn list_state(
+        &self,
+        list: BrowseList,
+        parent: Mbid,
+    ) -> impl Future<Output = Result<ListState, DbError>> + Send;
+
+    /// The ids of every item of `list` of `parent` the cache holds.
+    fn list_item_ids(
+        &self,
+        list: BrowseList,
+        parent: Mbid,
+    ) -> impl Future<Output = Result<Vec<Mbid>, DbError>> + Send;
+
+    /// The completions wanted for any of `parents` (an MBID and the one it
+    /// was merged into) of `parent_type`.
+    fn pending_completions(
+        &self,
+        parent_type: EntityType,
+        parents: &[Mbid],
+    ) -> impl Future<Output = Result<Vec<(BrowseList, Mbid)>, DbError>> + Send;
+
+    /// Forgets a wanted completion: done, or moot (the parent is a 404).
+    fn release_completion(
+        &self,
+        list: BrowseList,
+        parent: Mbid,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// One page of matches for `query` (already validated) among cached
+    /// entities of `entity_type`.
+    fn search(
+        &self,
+        entity_type: EntityType,
+        query: &str,
+        filter: &SearchFilter,
+        after: Option<SearchKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Hit>, DbError>> + Send;
 }
 
 /// Stores fetch results. Implementations write everything in one
@@ -102,7 +158,7 @@ pub trait EntityWriter: Send + Sync {
         &self,
         entity_type: EntityType,
         requested: Mbid,
-        result: FetchResult,
+        result: FetchOutcome,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Stores one browse page (stubs linked to `parent`) and how much of the
@@ -110,7 +166,7 @@ pub trait EntityWriter: Send + Sync {
     fn store_browse_page(
         &self,
         parent: (EntityType, Mbid),
-        relation: write::Relation,
+        relation: Relation,
         items: &[Entity],
         seen: u32,
         total: u32,
@@ -180,39 +236,14 @@ impl CacheStateRepository for PgStore {
         outcome::find(&client, entity_type, mbid).await
     }
 
-    async fn claim_fetch(
-        &self,
-        entity_type: EntityType,
-        mbid: Mbid,
-        reask_after: Duration,
-    ) -> Result<bool, DbError> {
-        let client = self.pool.get().await?;
-        outcome::claim_fetch(&client, entity_type, mbid, reask_after).await
-    }
-
     async fn aggregate(
         &self,
         entity_type: EntityType,
         mbid: Mbid,
-        relation: write::Relation,
+        relation: Relation,
     ) -> Result<Option<read::AggregateState>, DbError> {
         let client = self.pool.get().await?;
         read::aggregate(&client, entity_type, mbid, relation).await
-    }
-
-    async fn stage_fetch(
-        &self,
-        job: &FetchJob,
-        lane: Lane,
-        reask_after: Duration,
-    ) -> Result<bool, DbError> {
-        let mut client = self.pool.get().await?;
-        outbox::stage(&mut client, job, lane, reask_after).await
-    }
-
-    async fn unstage(&self, job_id: Uuid) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
-        outbox::remove(&client, job_id).await
     }
 
     async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
@@ -221,12 +252,67 @@ impl CacheStateRepository for PgStore {
     }
 }
 
+impl CatalogRepository for PgStore {
+    async fn is_known(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
+        let client = self.pool.get().await?;
+        Ok(browse::row_state(&client, entity_type, mbid)
+            .await?
+            .is_some())
+    }
+
+    async fn browse_page(
+        &self,
+        list: BrowseList,
+        parent: Mbid,
+        after: Option<&BrowseKey>,
+        limit: u32,
+    ) -> Result<Vec<(Summary, BrowseKey)>, DbError> {
+        let client = self.pool.get().await?;
+        browse::page(&client, list, parent, after, limit).await
+    }
+
+    async fn list_state(&self, list: BrowseList, parent: Mbid) -> Result<ListState, DbError> {
+        let client = self.pool.get().await?;
+        browse::state(&client, list, parent).await
+    }
+
+    async fn list_item_ids(&self, list: BrowseList, parent: Mbid) -> Result<Vec<Mbid>, DbError> {
+        let client = self.pool.get().await?;
+        browse::item_ids(&client, list, parent).await
+    }
+
+    async fn pending_completions(
+        &self,
+        parent_type: EntityType,
+        parents: &[Mbid],
+    ) -> Result<Vec<(BrowseList, Mbid)>, DbError> {
+        let client = self.pool.get().await?;
+        browse::pending_completions(&client, parent_type, parents).await
+    }
+
+    async fn release_completion(&self, list: BrowseList, parent: Mbid) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        browse::release_completion(&client, list, parent).await
+    }
+
+    async fn search(
+        &self,
+        entity_type: EntityType,
+        query: &str,
+        filter: &SearchFilter,
+        after: Option<SearchKey>,
+        limit: u32,
+    ) -> Result<Vec<Hit>, DbError> {
+        search::search(&self.pool, entity_type, query, filter, after, limit).await
+    }
+}
+
 impl EntityWriter for PgStore {
     async fn store(
         &self,
         entity_type: EntityType,
         requested: Mbid,
-        result: FetchResult,
+        result: FetchOutcome,
     ) -> Result<(), DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -238,7 +324,7 @@ impl EntityWriter for PgStore {
             outcome::notify_filled(&tx, entity_type, requested).await
         };
         match result {
-            FetchResult::Found { entity, raw } => {
+            FetchOutcome::Found { entity, document } => {
                 let actual = entity.mbid();
                 let redirect = async {
                     outcome::forget(&tx, entity_type, actual).await?;
@@ -249,12 +335,12 @@ impl EntityWriter for PgStore {
                     Ok(())
                 };
                 futures::try_join!(
-                    write::upsert_entity(&tx, &entity, &raw),
+                    write::upsert_entity(&tx, &entity, &document),
                     redirect,
                     bookkeeping
                 )?;
             }
-            FetchResult::NotFound => {
+            FetchOutcome::NotFound => {
                 outcome::record_not_found(&tx, entity_type, requested).await?;
                 bookkeeping.await?;
             }
@@ -266,7 +352,7 @@ impl EntityWriter for PgStore {
     async fn store_browse_page(
         &self,
         parent: (EntityType, Mbid),
-        relation: write::Relation,
+        relation: Relation,
         items: &[Entity],
         seen: u32,
         total: u32,

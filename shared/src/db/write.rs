@@ -24,6 +24,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::DbError;
+use crate::catalog::Relation;
 use crate::domain::{
     Annotations, Artist, ArtistCredit, ArtistRef, Entity, Label, LabelRef, Recording, RecordingRef,
     Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef, Track,
@@ -106,7 +107,7 @@ where
 }
 
 /// Stores a fetched entity with its child rows and the stubs it names.
-/// `raw` is the response for the `raw` column: a [`super::RawJson`] as
+/// `raw` is the response for the `raw` column: a [`crate::domain::Document`] as
 /// received, or a `serde_json::Value`.
 pub async fn upsert_entity(
     tx: &impl GenericClient,
@@ -477,27 +478,6 @@ async fn upsert_release<'a, C: GenericClient>(
             .await?;
     }
     Ok(())
-}
-
-/// A list MusicBrainz pages through, and which page of it was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relation {
-    /// An artist's release groups (through their artist credits).
-    ReleaseGroups,
-    /// A release group's releases, or a label's.
-    Releases,
-    /// An artist's recordings (through their artist credits).
-    Recordings,
-}
-
-impl Relation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Relation::ReleaseGroups => "release-groups",
-            Relation::Releases => "releases",
-            Relation::Recordings => "recordings",
-        }
-    }
 }
 
 /// Stores one browse page's items as stubs linked to their parent, and

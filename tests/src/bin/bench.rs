@@ -578,6 +578,7 @@ fn amqp_config(args: &AmqpArgs) -> AmqpConfig {
         prefetch: 1,
         exchange: args.exchange.clone(),
         queue: args.queue.clone(),
+        publish_timeout_ms: 5_000,
     }
 }
 

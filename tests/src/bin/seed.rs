@@ -27,11 +27,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
+use musicmeta_musicbrainz::model::parse_entity;
 use musicmeta_shared::config::DatabaseConfig;
 use musicmeta_shared::db;
 use musicmeta_shared::domain::Entity;
 use musicmeta_shared::mbid::EntityType;
-use musicmeta_shared::musicbrainz::model::parse_entity;
 use musicmeta_tests::fixtures;
 use serde_json::Value;
 use uuid::Uuid;

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use musicmeta_ingest_worker::{JobOutcome, Worker, WorkerError};
+use musicmeta_musicbrainz::parse_entity;
 use musicmeta_proto::v1 as pb;
-use musicmeta_shared::db::{EntityWriter, FetchResult, PgStore};
+use musicmeta_shared::db::{EntityWriter, PgStore};
+use musicmeta_shared::domain::FetchOutcome;
 use musicmeta_shared::jobs::Lane;
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::parse_entity;
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, TestOptions, fixtures};
 use tonic::Code;
@@ -111,9 +112,9 @@ async fn with_the_broker_down_hits_are_served_and_misses_say_so() {
         .store(
             EntityType::Label,
             Mbid::parse(LABEL).unwrap(),
-            FetchResult::Found {
+            FetchOutcome::Found {
                 entity,
-                raw: serde_json::json!({}).into(),
+                document: serde_json::json!({}).into(),
             },
         )
         .await

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use musicmeta_musicbrainz::parse_entity;
 use musicmeta_proto::v1 as pb;
 use musicmeta_shared::db::{self, write};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::parse_entity;
 use musicmeta_shared::notify;
 use musicmeta_tests::{TestApp, TestOptions, fixtures};
 

@@ -16,6 +16,7 @@ mod lookups;
 mod migrations;
 mod observability;
 mod otlp;
+mod outbox;
 mod python_client;
 mod recovery;
 mod security;

@@ -104,15 +104,16 @@ async fn a_job_left_in_the_outbox_is_relayed() {
     let pool = db::build_pool(&app.db.config()).unwrap();
     let job = FetchJob::new(EntityType::Label, Mbid::parse(LABEL).unwrap());
     let mut client = pool.get().await.unwrap();
-    assert!(
-        outbox::stage(
-            &mut client,
-            &job,
-            Lane::Interactive,
-            Duration::from_secs(60)
-        )
-        .await
-        .unwrap()
+    let staging = outbox::Staging {
+        claim: ("label".to_owned(), job.mbid),
+        job: job.clone(),
+        lane: Lane::Interactive,
+    };
+    assert_eq!(
+        outbox::stage(&mut client, &[staging], Duration::from_secs(60))
+            .await
+            .unwrap(),
+        [true]
     );
 
     let report = next_report(&mut reports, stored(EntityType::Label, LABEL)).await;

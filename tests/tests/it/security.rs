@@ -5,16 +5,17 @@
 use std::time::Duration;
 
 use musicmeta_ingest_worker::JobOutcome;
+use musicmeta_musicbrainz::MusicBrainzClient;
+use musicmeta_musicbrainz::RateGate;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::admin_service_client::AdminServiceClient;
 use musicmeta_proto::v1::metadata_service_client::MetadataServiceClient;
 use musicmeta_query_api::auth::AttachToken;
 use musicmeta_shared::config::{DatabaseConfig, MusicBrainzConfig};
 use musicmeta_shared::db;
+use musicmeta_shared::domain::FetchOutcome;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::{FetchOutcome, MusicBrainzClient};
-use musicmeta_shared::ratelimit::RateGate;
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::tls_proxy::{TestCertificates, TlsProxy};

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use musicmeta_shared::db::write::Relation;
-use musicmeta_shared::db::{self, EntityWriter, FetchResult, PgStore, RawJson};
+use musicmeta_musicbrainz::model::{parse_browse, parse_entity};
+use musicmeta_shared::catalog::Relation;
+use musicmeta_shared::db::{self, EntityWriter, PgStore};
+use musicmeta_shared::domain::{Document, FetchOutcome};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::musicbrainz::model::{parse_browse, parse_entity};
 use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::fixtures;
 
@@ -124,10 +125,17 @@ async fn store_all(store: &PgStore, steps: &[Step]) -> usize {
                     continue;
                 };
                 // Stored as received, as the worker stores a response.
-                let raw = RawJson::new(body.clone());
+                let raw = Document::new(body.clone());
                 let mbid = entity.mbid();
                 store
-                    .store(*entity_type, mbid, FetchResult::Found { entity, raw })
+                    .store(
+                        *entity_type,
+                        mbid,
+                        FetchOutcome::Found {
+                            entity,
+                            document: raw,
+                        },
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("storing {entity_type} {mbid}: {e}"));
             }
@@ -162,21 +170,21 @@ async fn every_recording_stored_again_changes_nothing() {
     let body = fixtures::read("release/7c07f9a1-381f-4c00-8d17-2acc537597f8.json");
     let release = parse_entity(EntityType::Release, &body).unwrap();
     let merged = Mbid::parse("0d3b2e6a-8f0e-4c52-9d38-3f7e5c1b2a90").unwrap();
-    let raw = RawJson::new(body);
+    let raw = Document::new(body);
     store
         .store(
             EntityType::Release,
             merged,
-            FetchResult::Found {
+            FetchOutcome::Found {
                 entity: release,
-                raw,
+                document: raw,
             },
         )
         .await
         .unwrap();
     let missing = Mbid::parse("f0c3a1d2-4b5e-4f60-8a71-9b2c3d4e5f60").unwrap();
     store
-        .store(EntityType::Artist, missing, FetchResult::NotFound)
+        .store(EntityType::Artist, missing, FetchOutcome::NotFound)
         .await
         .unwrap();
 

@@ -1,8 +1,8 @@
-//! The outbox relay: publishes the jobs that lookups staged in `job_outbox`
-//! but could not hand to the broker — it was down or slow, or the process
-//! that staged them died before publishing.
+//! The outbox relay: publishes the jobs that were staged in `job_outbox`
+//! but could not be handed to the broker — it was down or slow, or the
+//! process that staged them died before publishing.
 //!
-//! Every query-api runs one. Each round locks the due rows (`SKIP LOCKED`,
+//! Every query-api and every worker runs one. Each round locks the due rows (`SKIP LOCKED`,
 //! so replicas never publish the same row at once), publishes them in order
 //! and deletes each once the broker confirms it, all in one transaction: a
 //! crash mid-round leaves the rest for the next round. The relay polls
@@ -12,22 +12,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::amqp::{AmqpError, JobPublisher};
+use crate::db::{DbError, outbox};
+use crate::prometheus::names;
 use deadpool_postgres::Pool;
-use musicmeta_shared::amqp::{AmqpError, JobPublisher};
-use musicmeta_shared::db::{DbError, outbox};
-use musicmeta_shared::prometheus::names;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// How often the relay looks for due jobs while all is well.
 const POLL_EVERY: Duration = Duration::from_secs(1);
-/// Rows younger than this are left to the lookup that staged them, which
-/// is publishing them right now (its publish gives up after 1 s).
-const GRACE: Duration = Duration::from_secs(2);
 /// Jobs per round (and per transaction).
 const BATCH: i64 = 200;
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Rows younger than this are left to the process that staged them, which
+/// may be publishing them right now: it gives up after one publish timeout,
+/// counted from after its commit.
+fn grace(publish_timeout: Duration) -> Duration {
+    publish_timeout * 2 + Duration::from_secs(1)
+}
 
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
@@ -50,14 +53,19 @@ impl From<deadpool_postgres::PoolError> for RelayError {
 }
 
 /// Relays until `stop` is cancelled.
-pub async fn run(pool: Pool, publisher: Arc<JobPublisher>, stop: CancellationToken) {
+pub async fn run(
+    pool: Pool,
+    publisher: Arc<JobPublisher>,
+    publish_timeout: Duration,
+    stop: CancellationToken,
+) {
     let mut wait = POLL_EVERY;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        match relay_once(&pool, &publisher).await {
+        match relay_once(&pool, &publisher, publish_timeout).await {
             Ok(0) => wait = POLL_EVERY,
             Ok(published) => {
                 info!(published, "relayed jobs from the outbox");
@@ -72,7 +80,11 @@ pub async fn run(pool: Pool, publisher: Arc<JobPublisher>, stop: CancellationTok
 }
 
 /// One round: publishes what is due; returns how many jobs were published.
-async fn relay_once(pool: &Pool, publisher: &JobPublisher) -> Result<usize, RelayError> {
+async fn relay_once(
+    pool: &Pool,
+    publisher: &JobPublisher,
+    publish_timeout: Duration,
+) -> Result<usize, RelayError> {
     let mut client = pool.get().await?;
     let pending = outbox::pending(&client).await?;
     metrics::gauge!(names::OUTBOX_PENDING).set(pending as f64);
@@ -80,22 +92,22 @@ async fn relay_once(pool: &Pool, publisher: &JobPublisher) -> Result<usize, Rela
         return Ok(0);
     }
     let tx = client.transaction().await?;
-    let due = outbox::take_due(&tx, GRACE, BATCH).await?;
+    let due = outbox::take_due(&tx, grace(publish_timeout), BATCH).await?;
     let mut published = 0;
     for staged in due {
         let job_id = staged.job.job_id;
         let result = match tokio::time::timeout(
-            PUBLISH_TIMEOUT,
+            publish_timeout,
             publisher.publish(&staged.job, staged.lane),
         )
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(AmqpError::Timeout(PUBLISH_TIMEOUT)),
+            Err(_) => Err(AmqpError::Timeout(publish_timeout)),
         };
         match result {
             Ok(()) => {
-                outbox::remove(&tx, job_id).await?;
+                outbox::remove(&tx, &[job_id]).await?;
                 published += 1;
             }
             Err(error) => {

@@ -17,33 +17,19 @@ use reqwest::header::{LOCATION, RETRY_AFTER};
 use tracing::{debug, warn};
 
 use super::model::{BrowsePage, ParseError, parse_browse, parse_entity};
-use crate::config::MusicBrainzConfig;
-use crate::db::RawJson;
-use crate::domain::Entity;
-use crate::jobs::Lane;
-use crate::mbid::{EntityType, Mbid};
-use crate::prometheus::names;
+use crate::includes;
 use crate::ratelimit::RateGate;
+use musicmeta_shared::config::MusicBrainzConfig;
+use musicmeta_shared::domain::{Document, FetchOutcome};
+use musicmeta_shared::jobs::Lane;
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::prometheus::names;
 
 /// Items per browse page; MusicBrainz's maximum.
 pub const BROWSE_LIMIT: u32 = 100;
 
 /// Upper bound on a single slow-down, whatever Retry-After says.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
-
-/// What MusicBrainz said about an MBID.
-// One per job, moved once or twice: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum FetchOutcome {
-    /// The entity and the raw response. Its MBID differs from the requested
-    /// one when MusicBrainz redirected a merged MBID.
-    Found {
-        entity: Entity,
-        raw: RawJson,
-    },
-    NotFound,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -79,19 +65,6 @@ pub struct MusicBrainzClient {
     max_attempts: u32,
 }
 
-/// The `inc=` that gives each entity type its nested data in one request.
-pub fn includes(entity_type: EntityType) -> &'static str {
-    match entity_type {
-        EntityType::Artist => "aliases+tags+genres+url-rels",
-        EntityType::ReleaseGroup => "artist-credits+releases+aliases+tags+genres+url-rels",
-        EntityType::Release => {
-            "artist-credits+labels+recordings+release-groups+media+isrcs+aliases+tags+genres+url-rels"
-        }
-        EntityType::Recording => "artist-credits+isrcs+aliases+tags+genres+url-rels",
-        EntityType::Label => "aliases+tags+genres+url-rels",
-    }
-}
-
 impl MusicBrainzClient {
     /// A client whose requests pass through `gate` (see [`RateGate`]).
     pub fn new(config: &MusicBrainzConfig, gate: RateGate) -> Result<Self, FetchError> {
@@ -119,8 +92,11 @@ impl MusicBrainzClient {
         lane: Lane,
     ) -> Result<Option<BrowsePage>, FetchError> {
         let url = format!(
-            "{}/{item_type}?{}={}&limit={BROWSE_LIMIT}&offset={offset}&inc=artist-credits&fmt=json",
-            self.base_url, by.0, by.1
+            "{}/{item_type}?{}={}&limit={BROWSE_LIMIT}&offset={offset}&inc={}&fmt=json",
+            self.base_url,
+            by.0,
+            by.1,
+            includes::BROWSE
         );
         match self.get(&url, lane).await? {
             Response::Body(body) => Ok(Some(parse_browse(item_type, &body)?)),
@@ -147,7 +123,7 @@ impl MusicBrainzClient {
                 if let Ok(entity) = parse_entity(entity_type, &body) {
                     return Ok(FetchOutcome::Found {
                         entity,
-                        raw: RawJson::new(body),
+                        document: Document::new(body),
                     });
                 }
                 let target = redirect_target(entity_type, &location)
@@ -168,7 +144,7 @@ impl MusicBrainzClient {
         format!(
             "{}/{entity_type}/{mbid}?inc={}&fmt=json",
             self.base_url,
-            includes(entity_type)
+            includes::lookup(entity_type)
         )
     }
 
@@ -260,7 +236,7 @@ fn found(entity_type: EntityType, body: Vec<u8>) -> Result<FetchOutcome, FetchEr
     let entity = parse_entity(entity_type, &body)?;
     Ok(FetchOutcome::Found {
         entity,
-        raw: RawJson::new(body),
+        document: Document::new(body),
     })
 }
 

@@ -1,5 +1,5 @@
 //! The MusicBrainz ws/2 JSON lookup responses and their mapping into
-//! [`crate::domain`].
+//! [`musicmeta_shared::domain`].
 //!
 //! Real responses are messy: captures from 2016 on differ in shape, any
 //! optional value may be `null`, `""` or absent, lists may be `null` and even
@@ -11,12 +11,12 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{
+use musicmeta_shared::domain::{
     Alias, Annotations, Artist, ArtistCredit, ArtistRef, Entity, Label, LabelInfo, LabelRef,
     LifeSpan, Medium, Recording, RecordingRef, Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef,
     Tag, Track, UrlRelation,
 };
-use crate::mbid::{EntityType, Mbid};
+use musicmeta_shared::mbid::{EntityType, Mbid};
 
 /// Why a response body could not be turned into an entity.
 #[derive(Debug, thiserror::Error)]
@@ -859,7 +859,7 @@ mod tests {
             panic!("not a recording")
         };
         assert_eq!(
-            crate::domain::credit_phrase(&rec.artist_credit),
+            musicmeta_shared::domain::credit_phrase(&rec.artist_credit),
             "Ed Sheeran feat. Meek Mill & A Boogie Wit da Hoodie"
         );
     }
@@ -1073,7 +1073,7 @@ mod tests {
         assert_eq!(r.length_ms, Some(230_240));
         assert!(!r.video);
         assert_eq!(
-            crate::domain::credit_phrase(&r.artist_credit),
+            musicmeta_shared::domain::credit_phrase(&r.artist_credit),
             "倖田來未 feat. 東方神起"
         );
 

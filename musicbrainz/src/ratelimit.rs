@@ -31,7 +31,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::warn;
 
-use crate::jobs::Lane;
+use musicmeta_shared::jobs::Lane;
 
 /// Hands out request slots; cheap to clone. The dispatcher task stops when
 /// the last clone is dropped.
@@ -156,7 +156,7 @@ impl RateGate {
             // The dispatcher only stops when every gate handle (ours too) is gone.
             let _ = rx.await;
         }
-        metrics::histogram!(crate::prometheus::names::RATE_LIMIT_WAIT, "lane" => lane.as_str())
+        metrics::histogram!(musicmeta_shared::prometheus::names::RATE_LIMIT_WAIT, "lane" => lane.as_str())
             .record(asked.elapsed().as_secs_f64());
     }
 
@@ -257,7 +257,10 @@ async fn wait_out_pause(inner: &Inner) {
 }
 
 /// Reserves the next shared slot; returns how long to wait for it.
-async fn reserve(shared: &SharedBudget, period: Duration) -> Result<Duration, crate::db::DbError> {
+async fn reserve(
+    shared: &SharedBudget,
+    period: Duration,
+) -> Result<Duration, musicmeta_shared::db::DbError> {
     let client = shared.pool.get().await?;
     let stmt = client
         .prepare_cached(
@@ -277,7 +280,7 @@ async fn reserve(shared: &SharedBudget, period: Duration) -> Result<Duration, cr
 }
 
 /// How long the shared pause (set by a 503) still runs; zero when none.
-async fn pause_left(shared: &SharedBudget) -> Result<Duration, crate::db::DbError> {
+async fn pause_left(shared: &SharedBudget) -> Result<Duration, musicmeta_shared::db::DbError> {
     let client = shared.pool.get().await?;
     let stmt = client
         .prepare_cached(
@@ -292,7 +295,10 @@ async fn pause_left(shared: &SharedBudget) -> Result<Duration, crate::db::DbErro
     Ok(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
 }
 
-async fn push_back(shared: &SharedBudget, wait: Duration) -> Result<(), crate::db::DbError> {
+async fn push_back(
+    shared: &SharedBudget,
+    wait: Duration,
+) -> Result<(), musicmeta_shared::db::DbError> {
     let client = shared.pool.get().await?;
     let stmt = client
         .prepare_cached(

@@ -1,5 +1,4 @@
-//! The `musicmeta.v1.MetadataService` gRPC handlers, and the one table that
-//! maps lookup errors to gRPC status codes.
+//! The `musicmeta.v1.MetadataService` gRPC handlers.
 //!
 //! Handlers only parse the request, call the cache policy and wrap its
 //! answer; the client's deadline (`grpc-timeout`) bounds how long a miss may
@@ -10,22 +9,20 @@ use std::time::Duration;
 
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::wire::{self, metadata_service_server::MetadataService};
-use musicmeta_shared::amqp::JobPublisher;
-use musicmeta_shared::db::EntityRepository;
-use musicmeta_shared::db::PgStore;
+use musicmeta_shared::db::{EntityRepository, PgStore};
 use musicmeta_shared::domain::{Artist, Label, Recording, Release, ReleaseGroup};
 use musicmeta_shared::telemetry;
+use opentelemetry::context::FutureExt as _;
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
-use tracing::error;
 use tracing::{Instrument, info_span};
 
 use crate::convert;
 use crate::hot::Hot;
-use crate::service::{Answer, CachePolicy, LookupError};
+use crate::policy::{Answer, CachePolicy};
 
-/// The production cache policy: PostgreSQL repositories, RabbitMQ jobs.
-pub type Policy = CachePolicy<PgStore, std::sync::Arc<JobPublisher>>;
+/// The production cache policy: the PostgreSQL repositories.
+pub type Policy = CachePolicy<PgStore>;
 
 #[derive(Debug, Clone)]
 pub struct MetadataApi {
@@ -35,27 +32,6 @@ pub struct MetadataApi {
 impl MetadataApi {
     pub fn new(policy: Policy) -> Self {
         Self { policy }
-    }
-}
-
-/// Error kind → gRPC code. Internal causes are logged here in full; callers
-/// get a message that says what they can do.
-fn status(error: LookupError) -> Status {
-    match error {
-        LookupError::InvalidMbid(e) => Status::invalid_argument(format!("invalid mbid: {e}")),
-        e @ LookupError::NotFound(..) => Status::not_found(e.to_string()),
-        e @ LookupError::Queued(..) => Status::unavailable(e.to_string()),
-        LookupError::Database(e) => {
-            error!(error = %e, "lookup failed in the database");
-            Status::unavailable("the cache database is unavailable; retry later")
-        }
-        LookupError::Broker(e) => {
-            error!(error = %e, "could not queue a fetch");
-            Status::unavailable(
-                "not cached; the job broker is unavailable, so the fetch is recorded and will be \
-                 queued when the broker is back; retry later",
-            )
-        }
     }
 }
 
@@ -92,19 +68,18 @@ impl MetadataApi {
     {
         let mbid = mbid(request.get_ref()).to_owned();
         let span = info_span!("rpc", method, mbid = %mbid.chars().take(64).collect::<String>());
-        if request.metadata().contains_key("traceparent") {
-            telemetry::continue_trace(&span, &trace_headers(request.metadata()));
-        }
+        let trace = if request.metadata().contains_key("traceparent") {
+            telemetry::continue_trace(&span, &trace_headers(request.metadata()))
+        } else {
+            opentelemetry::Context::current()
+        };
         let deadline = client_deadline(&request);
         async move {
-            let found = self
-                .policy
-                .get::<T>(&mbid, deadline)
-                .await
-                .map_err(status)?;
+            let found = self.policy.get::<T>(&mbid, deadline).await?;
             Ok(Response::new(answer(found)))
         }
         .instrument(span)
+        .with_context(trace)
         .await
     }
 }

@@ -1,0 +1,145 @@
+//! The one table from what went wrong to what a client is told.
+//!
+//! Every service of query-api returns [`ApiError`]; [`ApiError::code`] and
+//! [`ApiError::client_message`] are the only place an error becomes a
+//! status. A client's own mistake is explained to it; a fault of ours (the
+//! database, the fleet status) is logged here in full, with the trace id,
+//! and the client is told only that the service is unavailable and which
+//! trace to quote — never the internal cause.
+
+use musicmeta_shared::db::DbError;
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::status::StatusError;
+use musicmeta_shared::telemetry;
+use tonic::{Code, Status};
+
+/// Why a call cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says what to change.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// MusicBrainz has no such entity (or had none within the negative TTL).
+    #[error("musicbrainz has no {0} with mbid {1}")]
+    NotFound(EntityType, Mbid),
+    /// Not cached; its fetch is queued but was not done within the wait.
+    #[error("{0} {1} is not cached yet; a fetch is queued, retry shortly")]
+    Queued(EntityType, Mbid),
+    /// Not cached, and the broker is down: the fetch waits in the outbox.
+    #[error(
+        "not cached; the job broker is unavailable, so the fetch is recorded and will be \
+         queued when the broker is back; retry later"
+    )]
+    BrokerDown,
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    FleetStatus(#[from] StatusError),
+}
+
+impl ApiError {
+    /// The table: each kind of error, its gRPC code.
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::NotFound(..) => Code::NotFound,
+            ApiError::Queued(..) | ApiError::BrokerDown => Code::Unavailable,
+            ApiError::Database(_) | ApiError::FleetStatus(_) => Code::Unavailable,
+        }
+    }
+
+    /// Whether the cause is ours rather than the client's: logged in full,
+    /// and not shown.
+    fn is_internal(&self) -> bool {
+        matches!(self, ApiError::Database(_) | ApiError::FleetStatus(_))
+    }
+
+    /// What the client is told. For an internal error this logs the cause
+    /// (with the current trace id) and returns a message without it.
+    pub fn client_message(&self) -> String {
+        if !self.is_internal() {
+            return self.to_string();
+        }
+        let trace_id = telemetry::current_trace_id();
+        tracing::error!(
+            error = %self,
+            trace_id = trace_id.as_deref().unwrap_or(""),
+            "call failed"
+        );
+        let what = match self {
+            ApiError::FleetStatus(_) => "the fleet status is unavailable; retry later",
+            _ => "the cache database is unavailable; retry later",
+        };
+        match trace_id {
+            Some(id) => format!("{what} (trace {id})"),
+            None => what.to_owned(),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        Status::new(error.code(), error.client_message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mbid() -> Mbid {
+        Mbid::parse("82935ddb-a9d6-45a7-85e3-0b0add51fa1c").expect("valid")
+    }
+
+    /// Every row of the table: the code, and what the client reads.
+    #[test]
+    fn each_error_has_its_code_and_message() {
+        let down = || DbError::Inconsistent("secret internal detail".into());
+        let cases: Vec<(ApiError, Code, &str)> = vec![
+            (
+                ApiError::InvalidArgument("invalid mbid: too short".into()),
+                Code::InvalidArgument,
+                "invalid mbid: too short",
+            ),
+            (
+                ApiError::NotFound(EntityType::Label, mbid()),
+                Code::NotFound,
+                "musicbrainz has no label with mbid 82935ddb-a9d6-45a7-85e3-0b0add51fa1c",
+            ),
+            (
+                ApiError::Queued(EntityType::Release, mbid()),
+                Code::Unavailable,
+                "release 82935ddb-a9d6-45a7-85e3-0b0add51fa1c is not cached yet; a fetch is \
+                 queued, retry shortly",
+            ),
+            (
+                ApiError::BrokerDown,
+                Code::Unavailable,
+                "not cached; the job broker is unavailable",
+            ),
+            (
+                ApiError::Database(down()),
+                Code::Unavailable,
+                "the cache database is unavailable; retry later",
+            ),
+            (
+                ApiError::FleetStatus(StatusError::Database(down())),
+                Code::Unavailable,
+                "the fleet status is unavailable; retry later",
+            ),
+        ];
+        for (error, code, message) in cases {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{status:?}");
+            assert!(
+                status.message().starts_with(message),
+                "{:?} does not start with {message:?}",
+                status.message()
+            );
+            assert!(
+                !status.message().contains("secret internal detail"),
+                "an internal cause reached the client: {status:?}"
+            );
+        }
+    }
+}
