@@ -16,11 +16,13 @@
 //! - [`python`]: running the third-party Python clients some tests drive.
 //! - [`proxy`]: a TCP proxy that takes a test's broker or database down and back.
 //! - [`tls_proxy`]: test certificates and a TLS-terminating proxy (amqps).
+//! - [`deploy`]: models of the `deploy/` manifests and `docs/configuration.md`.
 
 pub mod app;
 pub mod binaries;
 pub mod broker;
 pub mod database;
+pub mod deploy;
 pub mod fixtures;
 pub mod musicbrainz_stub;
 pub mod proxy;
