@@ -11,6 +11,9 @@
 //! - [`dead_letters`]: listing and requeueing what workers gave up on.
 //! - [`backfill`]: the `backfill` subcommand, publishing jobs for a list of MBIDs.
 
+// Library code returns its errors; `unwrap` is for tests (clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 pub mod backfill;
 mod crawl;
 pub mod dead_letters;

@@ -12,6 +12,9 @@
 //! - [`ratelimit`]: the request gate every upstream request passes: priority
 //!   lanes and one budget shared by every process on a database.
 
+// Library code returns its errors; `unwrap` is for tests (clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 pub mod client;
 pub mod includes;
 pub mod model;

@@ -4,6 +4,8 @@
 //! reflection; [`wire`] is the view of `MetadataService` that query-api
 //! serves.
 
+// Library code returns its errors; `unwrap` is for tests (clippy.toml).
+#![warn(clippy::unwrap_used)]
 #![allow(missing_debug_implementations)] // generated code
 
 pub mod musicmeta {

@@ -15,6 +15,9 @@
 //! - [`convert`]: domain and catalog types into protobuf messages.
 //! - [`client`]: the `query-api lookup` command-line client.
 
+// Library code returns its errors; `unwrap` is for tests (clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 pub mod admin;
 pub mod app;
 pub mod auth;

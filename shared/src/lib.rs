@@ -22,6 +22,9 @@
 //! - [`tls`]: TLS connectors for PostgreSQL (`sslmode`) and RabbitMQ (`amqps`).
 //! - [`cli`]: configuration loading and `migrate`, shared by both `main`s.
 
+// Library code returns its errors; `unwrap` is for tests (clippy.toml).
+#![warn(clippy::unwrap_used)]
+
 pub mod amqp;
 pub mod catalog;
 pub mod cli;

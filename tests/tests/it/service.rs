@@ -1,34 +1,89 @@
 //! The service as operators and MusicBrainz see it: the standard health
-//! check, and the worker's request rate.
+//! check for both read services, a start-up that fails cleanly, and the
+//! worker's request rate.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use musicmeta_ingest_worker::JobOutcome;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
+use musicmeta_query_api::{Application, StartError};
+use musicmeta_shared::config::Config;
+use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::{TestApp, TestOptions};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test]
-async fn health_reports_serving() {
+async fn health_reports_both_read_services_serving() {
     let app = TestApp::spawn_with(TestOptions {
         workers: 0,
         ..TestOptions::default()
     })
     .await;
-    let status = app
-        .health()
-        .await
-        .check(HealthCheckRequest {
-            service: "musicmeta.v1.MetadataService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(status, ServingStatus::Serving as i32);
+    for service in [
+        "musicmeta.v1.MetadataService",
+        "musicmeta.v1.CatalogService",
+    ] {
+        let status = app
+            .health()
+            .await
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+}
+
+/// When a late start-up step fails (here: the gRPC port is taken), what
+/// the earlier steps started is stopped again: the metrics port is free and
+/// no connection to the database is left open.
+#[tokio::test]
+async fn a_failed_start_leaves_nothing_running() {
+    musicmeta_shared::telemetry::init_for_tests();
+    let db = TestDatabase::migrated().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    drop(metrics);
+    let env: HashMap<String, String> = [
+        ("DATABASE_URL", db.url.clone()),
+        ("AMQP_URL", musicmeta_tests::broker::url()),
+        ("MUSICMETA_GRPC__LISTEN_ADDR", taken.local_addr().unwrap().to_string()),
+        ("MUSICMETA_METRICS__LISTEN_ADDR", metrics_addr.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::load_with_env(None, env).unwrap();
+    let error = Application::build(config).await.unwrap_err();
+    assert!(matches!(error, StartError::Bind { .. }), "{error}");
+
+    // Both are released by tasks that were cancelled; wait for them (the
+    // only events here are a port and a row in pg_stat_activity going away).
+    let admin = db.connect().await;
+    let mut released = false;
+    for _ in 0..600 {
+        if std::net::TcpListener::bind(metrics_addr).is_ok()
+            && connections(&admin, &db.name).await == 0
+        {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        released,
+        "after a failed start: metrics port free = {}, database connections = {}",
+        std::net::TcpListener::bind(metrics_addr).is_ok(),
+        connections(&admin, &db.name).await
+    );
 }
 
 /// The limiter spaces requests 1/rate apart.
@@ -74,4 +129,16 @@ async fn the_worker_keeps_to_the_configured_request_rate() {
         span >= period * 5 - Duration::from_millis(150),
         "6 requests within {span:?} at 5/s: gaps {gaps:?}"
     );
+}
+
+/// Connections to database `name`, other than the asking one.
+async fn connections(admin: &tokio_postgres::Client, name: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
