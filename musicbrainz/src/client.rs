@@ -251,8 +251,12 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// How long to hold back before attempt `attempt + 1`: "full jitter", a
+/// random wait up to a ceiling that doubles per attempt (1 s, 2 s, … 32 s),
+/// so workers that failed together do not retry together.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
+    let ceiling = 500u64.saturating_mul(1 << attempt.min(6));
+    Duration::from_millis(fastrand::u64(0..=ceiling))
 }
 
 /// The MBID in a redirect's Location, when it points at the same resource type.
@@ -288,6 +292,20 @@ mod tests {
             redirect_target(EntityType::Artist, "/ws/2/artist/nope"),
             None
         );
+    }
+
+    #[test]
+    fn backoff_is_jittered_below_a_doubling_ceiling() {
+        for attempt in 1..=8 {
+            let ceiling = Duration::from_millis(500 << attempt.min(6));
+            let waits: Vec<Duration> = (0..200).map(|_| backoff(attempt)).collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "attempt {attempt}");
+            let first = waits[0];
+            assert!(
+                waits.iter().any(|w| *w != first),
+                "attempt {attempt}: 200 equal waits, no jitter"
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Look an entity up through a running query-api and print the answer.
+    /// Look an entity up through a running query-api and print the answer
+    /// as proto3 JSON (as grpcurl prints it), one object per call.
     Lookup {
         /// artist, release-group, release, recording or label.
         entity_type: EntityType,
@@ -38,6 +39,9 @@ enum Command {
         /// Deadline of the call; a miss waits for its fill up to this long.
         #[arg(long, default_value_t = 15_000)]
         timeout_ms: u64,
+        /// Bearer token, when the server sets `grpc.lookup_token`.
+        #[arg(long, env = "MUSICMETA_LOOKUP_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -50,10 +54,11 @@ async fn main() -> anyhow::Result<()> {
         mbid,
         addr,
         timeout_ms,
+        token,
     }) = args.command
     {
         let timeout = std::time::Duration::from_millis(timeout_ms);
-        match client::run(&addr, entity_type, mbid, timeout).await {
+        match client::run(&addr, entity_type, mbid, timeout, token.as_deref()).await {
             Ok(answer) => println!("{answer}"),
             Err(status) => {
                 eprintln!(

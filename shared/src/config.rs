@@ -184,14 +184,22 @@ pub struct GrpcConfig {
     /// Port 0 picks a free port (tests use it).
     #[serde(default = "defaults::listen_addr")]
     pub listen_addr: SocketAddr,
-    /// Bearer token every AdminService call must carry. Absent: AdminService
-    /// answers UNAUTHENTICATED to every call (safe by default).
-    #[serde(default, serialize_with = "serialize_secret")]
+    /// Bearer token every AdminService call must carry. Absent (or empty):
+    /// AdminService answers UNAUTHENTICATED to every call (safe by default).
+    #[serde(
+        default,
+        serialize_with = "serialize_secret",
+        deserialize_with = "deserialize_token"
+    )]
     pub admin_token: Option<SecretString>,
     /// Bearer token the read services (MetadataService, CatalogService)
     /// and reflection require.
-    /// Absent: lookups are open.
-    #[serde(default, serialize_with = "serialize_secret")]
+    /// Absent (or empty): lookups are open.
+    #[serde(
+        default,
+        serialize_with = "serialize_secret",
+        deserialize_with = "deserialize_token"
+    )]
     pub lookup_token: Option<SecretString>,
     #[serde(default)]
     pub tls: GrpcTlsConfig,
@@ -219,6 +227,15 @@ fn serialize_secret<S: serde::Serializer>(
         Some(_) => serializer.serialize_some("***"),
         None => serializer.serialize_none(),
     }
+}
+
+/// An empty token is no token: deployment files can then pass a variable
+/// through (`${ADMIN_TOKEN:-}`) whether or not the operator set it.
+fn deserialize_token<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    let token: Option<String> = Option::deserialize(deserializer)?;
+    Ok(token.filter(|t| !t.is_empty()).map(SecretString::from))
 }
 
 mod defaults {
@@ -867,6 +884,9 @@ mod tests {
         let e = short.grpc.check().unwrap_err();
         assert!(e.to_string().contains("grpc.admin_token"), "{e}");
         assert!(!e.to_string().contains("short"), "{e}");
+        let empty = with(&[("MUSICMETA_GRPC__ADMIN_TOKEN", "")]).unwrap();
+        assert!(empty.grpc.admin_token.is_none(), "empty is no token");
+        assert!(empty.grpc.check().is_ok());
         let half = with(&[("MUSICMETA_GRPC__TLS__CERT_PATH", "/x.pem")]).unwrap();
         let e = half.grpc.check().unwrap_err();
         assert!(e.to_string().contains("grpc.tls"), "{e}");

@@ -116,12 +116,20 @@ def _target(addr: str) -> str:
     return addr
 
 
-def lookup(addr: str, entity_type: str, mbid: str, timeout: float = DEFAULT_TIMEOUT_SECS):
+def lookup(
+    addr: str,
+    entity_type: str,
+    mbid: str,
+    timeout: float = DEFAULT_TIMEOUT_SECS,
+    token: str | None = None,
+):
     """Looks ``mbid`` up as ``entity_type`` at ``addr`` and returns the response message.
 
     ``timeout`` (seconds) is the call's deadline; the server waits for a miss
-    to be filled at most that long. Raises ``ValueError`` for an unknown
-    entity type and ``grpc.RpcError`` for a gRPC error status.
+    to be filled at most that long. ``token`` is sent as ``authorization:
+    Bearer <token>``, which a server with ``grpc.lookup_token`` set requires.
+    Raises ``ValueError`` for an unknown entity type and ``grpc.RpcError``
+    for a gRPC error status.
     """
     try:
         method, request_type = ENTITY_TYPES[entity_type]
@@ -134,7 +142,8 @@ def lookup(addr: str, entity_type: str, mbid: str, timeout: float = DEFAULT_TIME
     with grpc.insecure_channel(_target(addr)) as channel:
         stub = stubs.pb2_grpc.MetadataServiceStub(channel)
         request = getattr(stubs.pb2, request_type)(mbid=mbid)
-        return getattr(stub, method)(request, timeout=timeout)
+        metadata = [("authorization", f"Bearer {token}")] if token else None
+        return getattr(stub, method)(request, timeout=timeout, metadata=metadata)
 
 
 def to_json(message) -> str:
@@ -170,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_TIMEOUT_SECS,
         help=f"deadline of the call in seconds (default: {DEFAULT_TIMEOUT_SECS:g})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("MUSICMETA_LOOKUP_TOKEN"),
+        help="bearer token, when the server sets grpc.lookup_token "
+        "(default: $MUSICMETA_LOOKUP_TOKEN)",
     )
     parser.add_argument(
         "--generated",
@@ -208,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        response = lookup(args.addr, args.entity_type, args.mbid, args.timeout)
+        response = lookup(args.addr, args.entity_type, args.mbid, args.timeout, args.token)
     except grpc.RpcError as e:
         code = e.code() if hasattr(e, "code") else None
         details = e.details() if hasattr(e, "details") else str(e)

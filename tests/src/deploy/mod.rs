@@ -28,7 +28,11 @@ pub const IMAGE: &str = "musicmeta";
 /// The programs in the image.
 pub const PROGRAMS: [&str; 2] = ["query-api", "ingest-worker"];
 /// `MUSICMETA_` variables that are not configuration keys.
-pub const NON_KEY_VARS: [&str; 2] = ["MUSICMETA_CONFIG", "MUSICMETA_LOG_FORMAT"];
+pub const NON_KEY_VARS: [&str; 3] = [
+    "MUSICMETA_CONFIG",
+    "MUSICMETA_LOG_FORMAT",
+    "MUSICMETA_LOOKUP_TOKEN",
+];
 
 /// The workspace root, which the paths in the manifests and docs are relative to.
 pub fn root() -> &'static Path {

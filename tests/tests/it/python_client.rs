@@ -190,3 +190,22 @@ async fn unknown_mbid_is_not_found_for_every_entity_type() {
         );
     }
 }
+
+/// A server that closes lookups with `grpc.lookup_token` answers the
+/// client that sends it (`--token`), and refuses the one that does not.
+#[tokio::test]
+async fn the_client_sends_the_lookup_token() {
+    require_python();
+    const TOKEN: &str = "python-lookup-token-0123";
+    let app = TestApp::spawn_with(musicmeta_tests::TestOptions {
+        env: vec![("MUSICMETA_GRPC__LOOKUP_TOKEN".into(), TOKEN.into())],
+        ..musicmeta_tests::TestOptions::default()
+    })
+    .await;
+
+    let refused = run_client(&app, &["release", RELEASE]).await;
+    expect_error(&refused, "UNAUTHENTICATED");
+    let answered = run_client(&app, &["release", RELEASE, "--token", TOKEN]).await;
+    assert_eq!(answered.status.code(), Some(0), "{}", describe(&answered));
+    assert_eq!(stdout_json(&answered)["release"]["mbid"], RELEASE);
+}

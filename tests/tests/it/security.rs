@@ -17,6 +17,7 @@ use musicmeta_shared::domain::FetchOutcome;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
+use musicmeta_tests::binaries::binary;
 use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::tls_proxy::{TestCertificates, TlsProxy};
 use musicmeta_tests::{TestApp, TestOptions, fixtures};
@@ -181,6 +182,38 @@ async fn lookups_need_the_lookup_token_when_one_is_set_and_health_stays_open() {
     );
     let label = client.get_label(request()).await.unwrap().into_inner();
     assert_eq!(label.label.unwrap().mbid, WARP);
+
+    // The command-line client sends the token, and prints proto3 JSON. (A
+    // tokio process: the server runs on this test's one thread.)
+    let lookup = async |token: Option<&str>| {
+        let mut command = tokio::process::Command::new(binary("query-api"));
+        command.args([
+            "lookup",
+            "label",
+            WARP,
+            "--addr",
+            &format!("http://{}", app.addr),
+        ]);
+        if let Some(token) = token {
+            command.args(["--token", token]);
+        }
+        command
+            .env_remove("MUSICMETA_LOOKUP_TOKEN")
+            .output()
+            .await
+            .unwrap()
+    };
+    let refused = lookup(None).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"),
+        "{refused:?}"
+    );
+    let answered = lookup(Some(LOOKUP_TOKEN)).await;
+    assert!(answered.status.success(), "{answered:?}");
+    let json: serde_json::Value = serde_json::from_slice(&answered.stdout).unwrap();
+    assert_eq!(json["label"]["mbid"], WARP);
+    assert_eq!(json["cache"]["freshness"], "FRESHNESS_FRESH");
 
     // Probes carry no token.
     let health = app

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use musicmeta_ingest_worker::JobOutcome;
+use musicmeta_query_api::{Application, StartError};
+use musicmeta_shared::config::Config;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
-use musicmeta_query_api::{Application, StartError};
-use musicmeta_shared::config::Config;
 use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::{TestApp, TestOptions};
 use tonic_health::pb::HealthCheckRequest;
@@ -55,7 +55,10 @@ async fn a_failed_start_leaves_nothing_running() {
     let env: HashMap<String, String> = [
         ("DATABASE_URL", db.url.clone()),
         ("AMQP_URL", musicmeta_tests::broker::url()),
-        ("MUSICMETA_GRPC__LISTEN_ADDR", taken.local_addr().unwrap().to_string()),
+        (
+            "MUSICMETA_GRPC__LISTEN_ADDR",
+            taken.local_addr().unwrap().to_string(),
+        ),
         ("MUSICMETA_METRICS__LISTEN_ADDR", metrics_addr.to_string()),
     ]
     .into_iter()
