@@ -2,6 +2,7 @@
 //! that sends a job to a delay queue or to the dead letters.
 
 use musicmeta_musicbrainz::FetchError;
+use musicmeta_musicbrainz::ws2::Ws2Error;
 use musicmeta_shared::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +11,9 @@ pub(crate) enum JobError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// A document job names a request the ws/2 grammar refuses.
+    #[error("not a ws/2 request this worker can ask: {0}")]
+    Request(#[from] Ws2Error),
 }
 
 impl JobError {
@@ -20,6 +24,7 @@ impl JobError {
             JobError::Fetch(e) => e.is_permanent(),
             // Lost connections heal; a constraint violation will not.
             JobError::Database(e) => !e.is_transient(),
+            JobError::Request(_) => true,
         }
     }
 }

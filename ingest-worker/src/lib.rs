@@ -7,6 +7,7 @@
 //! - [`worker`]: the consume → fetch → store → ack loop and its outcomes.
 //! - `crawl`: following relations for jobs with `depth > 0`.
 //! - `failure`: why a job failed, and whether a retry can help.
+//! - `documents`: reading a document job's ws/2 request back.
 //! - `retry`: when a transiently failed job is tried again, or given up on.
 //! - [`dead_letters`]: listing and requeueing what workers gave up on.
 //! - [`backfill`]: the `backfill` subcommand, publishing jobs for a list of MBIDs.
@@ -17,6 +18,7 @@
 pub mod backfill;
 mod crawl;
 pub mod dead_letters;
+mod documents;
 mod failure;
 mod retry;
 pub mod worker;

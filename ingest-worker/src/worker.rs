@@ -43,15 +43,18 @@ use musicmeta_shared::telemetry;
 use opentelemetry::context::FutureExt as _;
 
 use crate::crawl::Crawler;
+use crate::documents::{document_key, document_kind, parse_request};
 use crate::failure::JobError;
 use crate::retry::RetryPolicy;
 use musicmeta_musicbrainz::{FetchError, MusicBrainzClient};
 use musicmeta_shared::config::{Config, ConfigError};
 use musicmeta_shared::db::outcome::Outcome;
-use musicmeta_shared::db::{self, CacheStateRepository, DbError, EntityWriter, PgStore};
+use musicmeta_shared::db::{
+    self, CacheStateRepository, DbError, DocumentRepository, EntityWriter, PgStore,
+};
 use musicmeta_shared::domain::FetchOutcome;
 use musicmeta_shared::fetch_requests::FetchRequests;
-use musicmeta_shared::jobs::{FetchJob, Lane};
+use musicmeta_shared::jobs::{DocumentJob, FetchJob, Job, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +95,8 @@ pub enum JobOutcome {
     NotFound,
     /// The cache already held a fresh copy; no upstream request was made.
     AlreadyFresh,
+    /// A ws/2 document job's answer was stored, with MusicBrainz's status.
+    DocumentStored { status: u16 },
     /// Sent to the dead-letter queue.
     DeadLettered { reason: String },
     /// Failed transiently; `retry` says when it comes back, as which attempt.
@@ -102,7 +107,10 @@ pub enum JobOutcome {
 #[derive(Debug, Clone)]
 pub struct JobReport {
     pub job_id: Option<Uuid>,
+    /// The entity of an entity job.
     pub entity: Option<(EntityType, Mbid)>,
+    /// The ws/2 request of a document job.
+    pub document: Option<String>,
     pub lane: Lane,
     pub redelivered: bool,
     /// Which attempt this delivery was (its `x-musicmeta-attempt`, else 1).
@@ -333,13 +341,14 @@ impl Worker {
     pub async fn handle(&self, delivery: Delivery, lane: Lane) -> JobReport {
         let redelivered = delivery.redelivered;
         let attempt = amqp::attempt_of(&delivery.properties);
-        let job = match FetchJob::decode(&delivery.data) {
+        let job = match Job::decode(&delivery.data) {
             Ok(job) => job,
             Err(e) => {
                 warn!(error = %e, attempt, "poison message; dead-lettering");
                 let report = JobReport {
                     job_id: None,
                     entity: None,
+                    document: None,
                     lane,
                     redelivered,
                     attempt,
@@ -353,17 +362,28 @@ impl Worker {
                 return self.publish_report(report);
             }
         };
-        let span = info_span!(
-            "job",
-            job_id = %job.job_id,
-            entity_type = %job.entity_type,
-            mbid = %job.mbid,
-            %lane,
-            depth = job.depth,
-            attempt,
-            redelivered,
-            trace_id = tracing::field::Empty,
-        );
+        let span = match &job {
+            Job::Fetch(job) => info_span!(
+                "job",
+                job_id = %job.job_id,
+                entity_type = %job.entity_type,
+                mbid = %job.mbid,
+                %lane,
+                depth = job.depth,
+                attempt,
+                redelivered,
+                trace_id = tracing::field::Empty,
+            ),
+            Job::Document(job) => info_span!(
+                "job",
+                job_id = %job.job_id,
+                request = %job.request,
+                %lane,
+                attempt,
+                redelivered,
+                trace_id = tracing::field::Empty,
+            ),
+        };
         // Continue the trace of whoever published the job (a gRPC call's miss).
         let trace = telemetry::continue_trace(
             &span,
@@ -385,7 +405,10 @@ impl Worker {
                 {
                     panic!("test hook: {PANIC_HEADER} asked for a panic");
                 }
-                self.process(&job, lane).await
+                match &job {
+                    Job::Fetch(job) => self.process(job, lane).await,
+                    Job::Document(job) => self.process_document(job, lane).await.map(|o| (o, 0)),
+                }
             };
             // A panic is this job's failure, not the worker's: the state it
             // touched is this job's own (its transaction rolls back when
@@ -435,9 +458,14 @@ impl Worker {
             };
             self.settle(&delivery, lane, attempt, &outcome).await;
             info!(outcome = ?outcome, "job done");
+            let (entity, document) = match &job {
+                Job::Fetch(j) => (Some((j.entity_type, j.mbid)), None),
+                Job::Document(j) => (None, Some(j.request.clone())),
+            };
             self.publish_report(JobReport {
-                job_id: Some(job.job_id),
-                entity: Some((job.entity_type, job.mbid)),
+                job_id: Some(job.job_id()),
+                entity,
+                document,
                 lane,
                 redelivered,
                 attempt,
@@ -453,7 +481,9 @@ impl Worker {
 
     fn publish_report(&self, report: JobReport) -> JobReport {
         let (counter, outcome) = match report.outcome {
-            JobOutcome::Stored { .. } => (&self.inner.done, "stored"),
+            JobOutcome::Stored { .. } | JobOutcome::DocumentStored { .. } => {
+                (&self.inner.done, "stored")
+            }
             JobOutcome::NotFound => (&self.inner.done, "not_found"),
             JobOutcome::AlreadyFresh => (&self.inner.done, "already_fresh"),
             JobOutcome::DeadLettered { .. } => (&self.inner.failed, "dead_lettered"),
@@ -538,7 +568,7 @@ impl Worker {
     async fn process(&self, job: &FetchJob, lane: Lane) -> Result<(JobOutcome, u32), JobError> {
         let store = &self.inner.store;
         let (outcome, entity) = if !job.force && self.is_fresh(job.entity_type, job.mbid).await? {
-            self.forget_claim(job).await;
+            self.forget_claim(&Job::Fetch(job.clone())).await;
             (JobOutcome::AlreadyFresh, None)
         } else {
             match self
@@ -591,15 +621,53 @@ impl Worker {
             .await
     }
 
-    async fn forget_claim(&self, job: &FetchJob) {
-        if let Err(error) = self
-            .inner
-            .store
-            .release_fetch(job.entity_type, job.mbid)
-            .await
-        {
+    /// Forgets the claim of a job that is over without an answer stored
+    /// (which would have cleared it), so the next request makes a new job.
+    async fn forget_claim(&self, job: &Job) {
+        let store = &self.inner.store;
+        let result = match job {
+            Job::Fetch(job) => store.release_fetch(job.entity_type, job.mbid).await,
+            Job::Document(job) => match document_key(&job.request) {
+                Ok(key) => store.release_document(&key).await,
+                // Never claimed under any key: nothing to forget.
+                Err(_) => Ok(()),
+            },
+        };
+        if let Err(error) = result {
             warn!(%error, "could not clear the fetch request");
         }
+    }
+
+    /// Runs one document job: skip if the stored answer is fresh, otherwise
+    /// ask MusicBrainz and store its answer as it came.
+    async fn process_document(
+        &self,
+        job: &DocumentJob,
+        lane: Lane,
+    ) -> Result<JobOutcome, JobError> {
+        let request = parse_request(&job.request)?;
+        let key = request.key();
+        let store = &self.inner.store;
+        if !job.force
+            && let Some(stored) = store.find_document(&key).await?
+            && self.inner.config.cache.is_document_fresh(
+                document_kind(&request),
+                stored.status,
+                stored.fetched_at,
+            )
+        {
+            store.release_document(&key).await?;
+            return Ok(JobOutcome::AlreadyFresh);
+        }
+        let answer = self
+            .inner
+            .musicbrainz
+            .fetch_document(&request.upstream(), lane)
+            .await?;
+        store.store_document(&key, &answer).await?;
+        Ok(JobOutcome::DocumentStored {
+            status: answer.status,
+        })
     }
 }
 

@@ -20,6 +20,7 @@ use super::model::{BrowsePage, ParseError, parse_browse, parse_entity};
 use crate::includes;
 use crate::ratelimit::RateGate;
 use musicmeta_shared::config::MusicBrainzConfig;
+use musicmeta_shared::db::documents::DocumentAnswer;
 use musicmeta_shared::domain::{Document, FetchOutcome};
 use musicmeta_shared::jobs::Lane;
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -27,6 +28,9 @@ use musicmeta_shared::prometheus::names;
 
 /// Items per browse page; MusicBrainz's maximum.
 pub const BROWSE_LIMIT: u32 = 100;
+
+/// MusicBrainz's 404 body: the client's 404 carries no body we keep.
+pub const NOT_FOUND_BODY: &str = r#"{"error":"Not Found","help":"For usage, please see: https://musicbrainz.org/development/mmd"}"#;
 
 /// Upper bound on a single slow-down, whatever Retry-After says.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -43,6 +47,8 @@ pub enum FetchError {
     Parse(#[from] ParseError),
     #[error("musicbrainz redirected to {0:?}, which is not a lookup of the same type")]
     BadRedirect(String),
+    #[error("{0:?} is not an HTTP method")]
+    Method(String),
 }
 
 impl FetchError {
@@ -50,7 +56,7 @@ impl FetchError {
     /// dead-lettered. Everything else is handed back to the queue.
     pub fn is_permanent(&self) -> bool {
         match self {
-            FetchError::Parse(_) | FetchError::BadRedirect(_) => true,
+            FetchError::Parse(_) | FetchError::BadRedirect(_) | FetchError::Method(_) => true,
             FetchError::Status { status, .. } => (400..500).contains(status),
             FetchError::RateLimited { .. } | FetchError::Transport(_) => false,
         }
@@ -123,7 +129,7 @@ impl MusicBrainzClient {
                 if let Ok(entity) = parse_entity(entity_type, &body) {
                     return Ok(FetchOutcome::Found {
                         entity,
-                        document: Document::new(body),
+                        document: Document::fetched_with(body, includes::lookup(entity_type)),
                     });
                 }
                 let target = redirect_target(entity_type, &location)
@@ -136,6 +142,31 @@ impl MusicBrainzClient {
                 }
             }
         }
+    }
+
+    /// One ws/2 answer as MusicBrainz sends it, for the HTTP API: `upstream`
+    /// is a ws/2 path and query (`release?artist=…&inc=labels&fmt=json`, from
+    /// `ws2::Request::upstream`), asked of the configured MusicBrainz only.
+    /// A 404 is an answer (remembered like an entity's); a 301 is kept with
+    /// its Location; a body that is not JSON is a permanent failure.
+    #[tracing::instrument(skip(self), fields(%lane))]
+    pub async fn fetch_document(
+        &self,
+        upstream: &str,
+        lane: Lane,
+    ) -> Result<DocumentAnswer, FetchError> {
+        let url = format!("{}/{upstream}", self.base_url);
+        let (status, body, location) = match self.get(&url, lane).await? {
+            Response::Body(body) => (200, body, None),
+            Response::NotFound => (404, NOT_FOUND_BODY.as_bytes().to_vec(), None),
+            Response::Redirect { location, body } => (301, body, Some(location)),
+        };
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(ParseError::Json)?;
+        Ok(DocumentAnswer {
+            status,
+            document: Document::new(body),
+            location,
+        })
     }
 
     /// `.../release/<mbid>?inc=a+b&fmt=json`; MusicBrainz documents `+` as
@@ -236,7 +267,7 @@ fn found(entity_type: EntityType, body: Vec<u8>) -> Result<FetchOutcome, FetchEr
     let entity = parse_entity(entity_type, &body)?;
     Ok(FetchOutcome::Found {
         entity,
-        document: Document::new(body),
+        document: Document::fetched_with(body, includes::lookup(entity_type)),
     })
 }
 

@@ -29,8 +29,12 @@ use crate::catalog::{Catalog, CatalogApi};
 use crate::fills::Fills;
 use crate::hot::HotTier;
 use crate::metadata::{MetadataApi, Policy};
+use musicmeta_musicbrainz::RateGate;
+use musicmeta_musicbrainz::forward::Forwarder;
 use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer as CatalogHealth;
 use musicmeta_shared::fetch_requests::FetchRequests;
+
+use crate::ws2::{self, Ws2Api};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -56,6 +60,12 @@ pub enum StartError {
     },
     #[error("gRPC TLS: unusable certificate or key: {0}")]
     Tls(tonic::transport::Error),
+    #[error("cannot set up the MusicBrainz forwarder: {0}")]
+    Forwarder(#[from] musicmeta_musicbrainz::FetchError),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error("http.tls is not served yet: put a TLS-terminating proxy in front of http.listen_addr")]
+    HttpTls,
 }
 
 #[derive(Debug)]
@@ -73,6 +83,8 @@ pub struct Application {
     tls: Option<ServerTlsConfig>,
     admin_auth: BearerAuth,
     lookup_auth: BearerAuth,
+    /// The ws/2 HTTP API, when `http` is configured.
+    http: Option<(TcpListener, SocketAddr, Ws2Api)>,
 }
 
 impl Application {
@@ -141,9 +153,41 @@ impl Application {
         }
         let catalog = CatalogApi::new(Catalog::new(
             PgStore::new(pool.clone()),
-            requests,
+            requests.clone(),
             config.cache.clone(),
         ));
+        let http = match &config.http {
+            Some(http) => {
+                if http.tls.cert_path.is_some() || http.tls.key_path.is_some() {
+                    return Err(StartError::HttpTls);
+                }
+                let addr = http.listen_addr;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                // Forwarded requests spend the budget every worker shares.
+                let gate = RateGate::shared(
+                    config.musicbrainz.requests_per_second,
+                    pool.clone(),
+                    config.musicbrainz.base_url.clone(),
+                );
+                let api = Ws2Api::new(ws2::Parts {
+                    store: PgStore::new(pool.clone()),
+                    requests,
+                    fills: fills.clone(),
+                    hot: policy.hot().clone(),
+                    cache: config.cache.clone(),
+                    http: http.clone(),
+                    forwarder: Some(Forwarder::new(&config.musicbrainz, gate)?),
+                    upstream_rate: config.musicbrainz.requests_per_second,
+                });
+                Some((listener, addr, api))
+            }
+            None => None,
+        };
         started.disarm();
         Ok(Self {
             listener,
@@ -158,7 +202,13 @@ impl Application {
             tls,
             admin_auth: BearerAuth::admin(config.grpc.admin_token.clone()),
             lookup_auth: BearerAuth::lookups(config.grpc.lookup_token.clone()),
+            http,
         })
+    }
+
+    /// Where the ws/2 HTTP API listens, when configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -195,8 +245,15 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
         info!(addr = %self.addr, tls = self.tls.is_some(), "query-api serving");
+        // One shutdown for both front doors: each drains its calls in flight.
+        let stop_http = CancellationToken::new();
+        let http = self.http.map(|(listener, addr, api)| {
+            info!(%addr, "ws/2 HTTP API serving");
+            tokio::spawn(api.serve(listener, stop_http.clone().cancelled_owned()))
+        });
         let stopping = async move {
             shutdown.await;
+            stop_http.cancel();
             info!("shutting down: draining in-flight calls");
             // Stop the database watch first, so it cannot report SERVING again.
             health_watch.cancel();
@@ -236,6 +293,13 @@ impl Application {
                 stopping,
             )
             .await;
+        if let Some(http) = http {
+            match http.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(StartError::Http(error)),
+                Err(error) => tracing::error!(%error, "the HTTP server task failed"),
+            }
+        }
         self.background.cancel();
         self.publisher.close().await;
         info!("query-api stopped");

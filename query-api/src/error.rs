@@ -1,6 +1,7 @@
 //! The one table from what went wrong to what a client is told.
 //!
-//! Every service of query-api returns [`ApiError`]; [`ApiError::code`] and
+//! Every service of query-api returns [`ApiError`]; [`ApiError::code`]
+//! (gRPC), [`ApiError::http_status`] (the ws/2 API) and
 //! [`ApiError::client_message`] are the only place an error becomes a
 //! status. A client's own mistake is explained to it; a fault of ours (the
 //! database, the fleet status) is logged here in full, with the trace id,
@@ -45,6 +46,16 @@ impl ApiError {
             ApiError::NotFound(..) => Code::NotFound,
             ApiError::Queued(..) | ApiError::BrokerDown => Code::Unavailable,
             ApiError::Database(_) | ApiError::FleetStatus(_) => Code::Unavailable,
+        }
+    }
+
+    /// The same table for the HTTP API: each kind of error, its status.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ApiError::InvalidArgument(_) => 400,
+            ApiError::NotFound(..) => 404,
+            ApiError::Queued(..) | ApiError::BrokerDown => 503,
+            ApiError::Database(_) | ApiError::FleetStatus(_) => 503,
         }
     }
 
@@ -95,40 +106,47 @@ mod tests {
     #[test]
     fn each_error_has_its_code_and_message() {
         let down = || DbError::Inconsistent("secret internal detail".into());
-        let cases: Vec<(ApiError, Code, &str)> = vec![
+        let cases: Vec<(ApiError, Code, u16, &str)> = vec![
             (
                 ApiError::InvalidArgument("invalid mbid: too short".into()),
                 Code::InvalidArgument,
+                400,
                 "invalid mbid: too short",
             ),
             (
                 ApiError::NotFound(EntityType::Label, mbid()),
                 Code::NotFound,
+                404,
                 "musicbrainz has no label with mbid 82935ddb-a9d6-45a7-85e3-0b0add51fa1c",
             ),
             (
                 ApiError::Queued(EntityType::Release, mbid()),
                 Code::Unavailable,
+                503,
                 "release 82935ddb-a9d6-45a7-85e3-0b0add51fa1c is not cached yet; a fetch is \
                  queued, retry shortly",
             ),
             (
                 ApiError::BrokerDown,
                 Code::Unavailable,
+                503,
                 "not cached; the job broker is unavailable",
             ),
             (
                 ApiError::Database(down()),
                 Code::Unavailable,
+                503,
                 "the cache database is unavailable; retry later",
             ),
             (
                 ApiError::FleetStatus(StatusError::Database(down())),
                 Code::Unavailable,
+                503,
                 "the fleet status is unavailable; retry later",
             ),
         ];
-        for (error, code, message) in cases {
+        for (error, code, http, message) in cases {
+            assert_eq!(error.http_status(), http, "{error:?}");
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{status:?}");
             assert!(

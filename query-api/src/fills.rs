@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_shared::notify;
+use musicmeta_shared::notify::{self, Filled};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +22,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FillEvent {
-    /// A worker committed an answer for this entity (data, 404 or redirect).
-    Filled(EntityType, Mbid),
+    /// A worker committed an answer for this entity (data, 404 or redirect)
+    /// or ws/2 document.
+    Filled(Filled),
     /// Notifications may have been missed; every waiter should re-read.
     Resync,
 }
@@ -64,10 +64,10 @@ impl Fills {
 }
 
 /// Waits until `key` is filled or a resync asks everyone to re-read.
-pub async fn wait_for(rx: &mut broadcast::Receiver<FillEvent>, key: (EntityType, Mbid)) {
+pub async fn wait_for(rx: &mut broadcast::Receiver<FillEvent>, key: Filled) {
     loop {
         match rx.recv().await {
-            Ok(FillEvent::Filled(t, m)) if (t, m) == key => return,
+            Ok(FillEvent::Filled(filled)) if filled == key => return,
             Ok(FillEvent::Filled(..)) => continue,
             Ok(FillEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => return,
             // The listener is gone (shutdown): let the caller's timeout end the wait.
@@ -150,10 +150,10 @@ async fn listen_once(
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 message = rx.recv() => match message {
-                    Some(Ok(payload)) => match notify::parse_payload(&payload) {
-                        Some((t, m)) => {
-                            debug!(entity_type = %t, mbid = %m, "fill notified");
-                            let _ = events.send(FillEvent::Filled(t, m));
+                    Some(Ok(payload)) => match Filled::parse(&payload) {
+                        Some(filled) => {
+                            debug!(%filled, "fill notified");
+                            let _ = events.send(FillEvent::Filled(filled));
                         }
                         None => warn!(payload, "ignoring malformed fill notification"),
                     },

@@ -1,7 +1,9 @@
-//! The hot tier: an in-process copy of the entities query-api answers most,
-//! so a hot lookup costs no database round trip. A copy is held as the
-//! encoded message it is answered with ([`HotEntry`]), so a hit costs no
-//! conversion or encoding either, and is weighed by its actual size.
+//! The hot tier: an in-process copy of the answers query-api gives most, so
+//! a hot lookup costs no database round trip. A copy is held as the bytes
+//! it is answered with ([`HotEntry`]) — an entity's encoded `musicmeta.v1`
+//! message for gRPC, one rendering of a ws/2 document for the HTTP API —
+//! so a hit costs no conversion or encoding either, and is weighed by its
+//! actual size. Both kinds share one memory budget.
 //!
 //! Kept correct by invalidation, not by expiry alone: every commit of a
 //! worker NOTIFYs the entities it stored ([`crate::fills`]), and each such
@@ -12,12 +14,16 @@
 //! whose refetch evicts only that other entity: `cache.hot_ttl_secs`
 //! bounds how long such a copy may lag.
 //!
-//! A lookup that read the database just before a worker's commit must not
-//! put its older copy back after the eviction: each read takes a
-//! [`Ticket`] (a per-key-shard counter and a global generation, both bumped
-//! by evictions) and its copy is kept only if no eviction touched its shard
-//! since. Stale *answers* are the cache policy's business (`fetched_at`
-//! against the TTLs), unchanged by this tier.
+//! A document has many renderings (one per inc= and format asked for), so
+//! an eviction does not look them up: it bumps a counter of the key's shard
+//! (the shard is chosen by what a fill notification names, so every
+//! rendering of a document shares one), and a copy stored under an older
+//! count is no longer answered. Likewise, a lookup that read the database
+//! just before a worker's commit must not put its older copy back after
+//! the eviction: each read takes a [`Ticket`] (the shard's count and a
+//! global generation) and its copy is kept only if no eviction touched its
+//! shard since. Stale *answers* are the cache policy's business
+//! (`fetched_at` against the TTLs), unchanged by this tier.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use std::time::{Duration, SystemTime};
 use moka::sync::Cache;
 use musicmeta_shared::domain::CachedEntity;
 use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::notify::Filled;
 use prost::bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +41,25 @@ use tracing::debug;
 
 use crate::fills::{FillEvent, Fills};
 
-type Key = (EntityType, Mbid);
+/// What a copy is the answer to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HotKey {
+    /// An entity's encoded `musicmeta.v1` message (gRPC lookups).
+    Message(EntityType, Mbid),
+    /// One rendering of a ws/2 document (HTTP lookups): the document, as its
+    /// fill notification names it, and the rendering (inc= and format).
+    Rendering { document: Filled, variant: Arc<str> },
+}
+
+impl HotKey {
+    /// What evicts this copy.
+    fn filled(&self) -> Filled {
+        match self {
+            HotKey::Message(t, m) => Filled::Entity(*t, *m),
+            HotKey::Rendering { document, .. } => *document,
+        }
+    }
+}
 
 /// Counters that evictions bump; one per shard of the key space.
 const SHARDS: usize = 1024;
@@ -44,12 +69,24 @@ const SHARDS: usize = 1024;
 /// the capacity, allocator slack included; docs/benchmarks.md.)
 const ENTRY_OVERHEAD: u32 = 256;
 
-/// One cached entity, as it is answered: when it was fetched, and its
-/// `musicmeta.v1` message already encoded (see `musicmeta_proto::wire`).
+/// One cached answer: when its data was fetched, and its bytes as they are
+/// sent (an encoded `musicmeta.v1` message, see `musicmeta_proto::wire`, or
+/// a rendered ws/2 document and its ETag).
 #[derive(Debug, Clone)]
 pub struct HotEntry {
     pub fetched_at: SystemTime,
     pub body: Bytes,
+    pub etag: Option<Arc<str>>,
+}
+
+impl HotEntry {
+    pub fn new(fetched_at: SystemTime, body: Bytes) -> Self {
+        Self {
+            fetched_at,
+            body,
+            etag: None,
+        }
+    }
 }
 
 /// An entity kind the hot tier can hold: a domain type and how it encodes.
@@ -73,9 +110,16 @@ pub struct HotTier {
     inner: Option<Arc<Inner>>,
 }
 
+/// A copy and the shard count it was stored under.
+#[derive(Debug, Clone)]
+struct Stored {
+    entry: HotEntry,
+    ticket: Ticket,
+}
+
 #[derive(Debug)]
 struct Inner {
-    cache: Cache<Key, HotEntry>,
+    cache: Cache<HotKey, Stored>,
     shards: Box<[AtomicU64]>,
     generation: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
@@ -91,8 +135,8 @@ impl HotTier {
         }
         let cache = Cache::builder()
             .max_capacity(capacity_mb.saturating_mul(1024 * 1024))
-            .weigher(|_key: &Key, entry: &HotEntry| {
-                u32::try_from(entry.body.len())
+            .weigher(|_key: &HotKey, stored: &Stored| {
+                u32::try_from(stored.entry.body.len())
                     .unwrap_or(u32::MAX)
                     .saturating_add(ENTRY_OVERHEAD)
             })
@@ -109,15 +153,23 @@ impl HotTier {
         Self { inner: Some(inner) }
     }
 
-    /// The copy of `mbid`, if the tier holds one and can vouch for it.
-    pub fn get(&self, entity_type: EntityType, mbid: Mbid) -> Option<HotEntry> {
-        self.usable()?.cache.get(&(entity_type, mbid))
+    /// The copy under `key`, if the tier holds one and can vouch for it.
+    pub fn get(&self, key: &HotKey) -> Option<HotEntry> {
+        let inner = self.usable()?;
+        let stored = inner.cache.get(key)?;
+        if inner.unchanged(stored.ticket) {
+            Some(stored.entry)
+        } else {
+            // Evicted (its shard was bumped) but not yet removed.
+            inner.cache.invalidate(key);
+            None
+        }
     }
 
-    /// Call before reading `mbid` from the database.
-    pub fn ticket(&self, entity_type: EntityType, mbid: Mbid) -> Option<Ticket> {
+    /// Call before reading what `key` answers from the database.
+    pub fn ticket(&self, key: &HotKey) -> Option<Ticket> {
         let inner = self.usable()?;
-        let shard = inner.shard(&(entity_type, mbid));
+        let shard = inner.shard(key.filled());
         Some(Ticket {
             shard,
             // Acquire: a read after this sees every eviction counted before.
@@ -128,14 +180,18 @@ impl HotTier {
 
     /// Keeps what a read taken under `ticket` found, unless an eviction of
     /// its shard happened since (then the copy may predate a commit).
-    pub fn insert(&self, ticket: Option<Ticket>, key: Key, entry: &HotEntry) {
+    pub fn insert(&self, ticket: Option<Ticket>, key: HotKey, entry: &HotEntry) {
         let (Some(inner), Some(ticket)) = (self.inner.as_ref(), ticket) else {
             return;
         };
         if !inner.unchanged(ticket) {
             return;
         }
-        inner.cache.insert(key, entry.clone());
+        let stored = Stored {
+            entry: entry.clone(),
+            ticket,
+        };
+        inner.cache.insert(key.clone(), stored);
         // An eviction between the check and the insert would be lost: look
         // again, and undo the insert if one happened.
         if !inner.unchanged(ticket) {
@@ -149,8 +205,8 @@ impl HotTier {
 }
 
 impl Inner {
-    fn shard(&self, key: &Key) -> usize {
-        (self.hasher.hash_one(key) as usize) % SHARDS
+    fn shard(&self, filled: Filled) -> usize {
+        (self.hasher.hash_one(filled) as usize) % SHARDS
     }
 
     fn unchanged(&self, ticket: Ticket) -> bool {
@@ -158,10 +214,14 @@ impl Inner {
             && self.generation.load(Ordering::Acquire) == ticket.generation
     }
 
-    fn evict(&self, key: Key) {
-        // Bump first: a reader that checks after this sees the change.
-        self.shards[self.shard(&key)].fetch_add(1, Ordering::AcqRel);
-        self.cache.invalidate(&key);
+    fn evict(&self, filled: Filled) {
+        // Bump first: a reader that checks after this sees the change, and
+        // every copy stored under the old count is void.
+        self.shards[self.shard(filled)].fetch_add(1, Ordering::AcqRel);
+        if let Filled::Entity(t, m) = filled {
+            // The one copy this key certainly has: free it now.
+            self.cache.invalidate(&HotKey::Message(t, m));
+        }
     }
 
     fn evict_all(&self) {
@@ -181,7 +241,7 @@ async fn evict_on_fills(
             event = events.recv() => event,
         };
         match event {
-            Ok(FillEvent::Filled(entity_type, mbid)) => inner.evict((entity_type, mbid)),
+            Ok(FillEvent::Filled(filled)) => inner.evict(filled),
             // Notifications may have been missed: nothing here can be vouched for.
             Ok(FillEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 debug!("hot tier emptied after a listener resync");

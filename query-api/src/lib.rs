@@ -7,6 +7,7 @@
 //! - [`policy`]: the lookup cache policy (fresh, stale, miss, 404, redirect).
 //! - [`catalog`]: the `CatalogService` handlers, and [`catalog::policy`],
 //!   what a browse or search does.
+//! - [`ws2`]: the MusicBrainz-compatible HTTP API (ws/2, JSON).
 //! - [`admin`]: the `AdminService` (fleet status, bulk refresh and backfill).
 //! - [`error`]: the one table from errors to status codes and messages.
 //! - [`auth`]: bearer-token interceptors for the admin and lookup services.
@@ -29,5 +30,6 @@ pub mod fills;
 pub mod hot;
 pub mod metadata;
 pub mod policy;
+pub mod ws2;
 
 pub use app::{Application, StartError};

@@ -21,6 +21,7 @@ use musicmeta_shared::domain::Cached;
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_shared::notify::Filled;
 use musicmeta_shared::prometheus::names;
 use opentelemetry::context::FutureExt as _;
 use prost::bytes::Bytes;
@@ -28,7 +29,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::error::ApiError;
 use crate::fills::{self, Fills};
-use crate::hot::{Hot, HotEntry, HotTier};
+use crate::hot::{Hot, HotEntry, HotKey, HotTier};
 
 /// A cached entity, encoded as it is answered, and what the caller should
 /// know about its copy.
@@ -87,6 +88,11 @@ where
         }
     }
 
+    /// The hot tier this policy fills (the HTTP API shares it).
+    pub fn hot(&self) -> &HotTier {
+        &self.inner.hot
+    }
+
     /// Looks up `raw_mbid`, waiting at most `deadline` (the client's) for a
     /// miss, and counts the outcome.
     pub async fn get<T>(
@@ -136,7 +142,7 @@ where
             d.saturating_sub(d / 10).min(self.inner.config.miss_wait())
         });
         // The common case first: a hot entry needs no database at all.
-        if let Some(entry) = self.inner.hot.get(T::TYPE, requested) {
+        if let Some(entry) = self.inner.hot.get(&HotKey::Message(T::TYPE, requested)) {
             return Ok(self.answer::<T>(entry, requested, requested));
         }
         // Subscribed before the first database read, so a miss can wait for
@@ -180,9 +186,12 @@ where
             let Some(left) = budget.checked_sub(started.elapsed()) else {
                 return Err(ApiError::Queued(T::TYPE, mbid));
             };
-            if tokio::time::timeout(left, fills::wait_for(&mut fills, (T::TYPE, mbid)))
-                .await
-                .is_err()
+            if tokio::time::timeout(
+                left,
+                fills::wait_for(&mut fills, Filled::Entity(T::TYPE, mbid)),
+            )
+            .await
+            .is_err()
             {
                 return Err(ApiError::Queued(T::TYPE, mbid));
             }
@@ -197,18 +206,16 @@ where
         R: EntityRepository<T>,
     {
         let hot = &self.inner.hot;
-        if let Some(entry) = hot.get(T::TYPE, mbid) {
+        let key = HotKey::Message(T::TYPE, mbid);
+        if let Some(entry) = hot.get(&key) {
             return Ok(Some(entry));
         }
-        let ticket = hot.ticket(T::TYPE, mbid);
+        let ticket = hot.ticket(&key);
         let Some(Cached::<T> { entity, fetched_at }) = self.inner.repo.find(mbid).await? else {
             return Ok(None);
         };
-        let entry = HotEntry {
-            fetched_at,
-            body: entity.encode(),
-        };
-        hot.insert(ticket, (T::TYPE, mbid), &entry);
+        let entry = HotEntry::new(fetched_at, entity.encode());
+        hot.insert(ticket, key, &entry);
         Ok(Some(entry))
     }
 

@@ -40,7 +40,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::config::AmqpConfig;
-use crate::jobs::{FetchJob, Lane};
+use crate::jobs::{Job, Lane};
 use crate::prometheus::names;
 
 /// How long connecting or publishing may take before the broker counts as down.
@@ -172,11 +172,11 @@ impl Topology {
 }
 
 /// A job's message properties: persistent JSON, its id, the trace context.
-fn job_properties(job: &FetchJob) -> BasicProperties {
+fn job_properties(job: &Job) -> BasicProperties {
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type(ShortString::from("application/json"))
-        .with_message_id(ShortString::from(job.job_id.to_string()))
+        .with_message_id(ShortString::from(job.job_id().to_string()))
         // The publishing span's trace continues in the worker.
         .with_headers(crate::telemetry::amqp_headers())
 }
@@ -308,7 +308,7 @@ impl Publisher {
     }
 
     /// Publishes one job to `lane` and waits for the broker's confirm.
-    pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
+    pub async fn publish(&self, job: &Job, lane: Lane) -> Result<(), AmqpError> {
         self.publish_body(
             &self.exchange,
             &lane.routing_key(),
@@ -436,13 +436,13 @@ impl JobPublisher {
         }
     }
 
-    pub async fn publish(&self, job: &FetchJob, lane: Lane) -> Result<(), AmqpError> {
+    pub async fn publish(&self, job: &Job, lane: Lane) -> Result<(), AmqpError> {
         let result = match self.publisher().await {
             Ok(publisher) => publisher.publish(job, lane).await,
             Err(e) => Err(e),
         };
         if let Err(error) = &result {
-            warn!(%error, job_id = %job.job_id, "publish failed; reconnecting on next publish");
+            warn!(%error, job_id = %job.job_id(), "publish failed; reconnecting on next publish");
             *self.state.lock().await = None;
             metrics::gauge!(names::AMQP_CONNECTED, "role" => "publisher").set(0.0);
         }

@@ -34,6 +34,10 @@ pub struct Config {
     pub cache: CacheConfig,
     #[serde(default)]
     pub grpc: GrpcConfig,
+    /// The MusicBrainz-compatible HTTP API; absent: no HTTP listener (an
+    /// empty section serves it with its defaults).
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
@@ -162,10 +166,16 @@ pub struct CacheConfig {
     pub reask_after_secs: u64,
 }
 
-/// How long a fetched entity counts as fresh, per entity type.
+/// How long a fetched entity or document counts as fresh, per kind.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TtlConfig {
+    /// Search answers the HTTP API passes on from MusicBrainz.
+    #[serde(default = "defaults::search_ttl_secs")]
+    pub search: u64,
+    /// Every other ws/2 document (browses, disc IDs, ISRCs, works, areas, …).
+    #[serde(default = "defaults::ttl_secs")]
+    pub document: u64,
     #[serde(default = "defaults::ttl_secs")]
     pub artist: u64,
     #[serde(default = "defaults::ttl_secs")]
@@ -205,7 +215,43 @@ pub struct GrpcConfig {
     pub tls: GrpcTlsConfig,
 }
 
-/// TLS for the gRPC server; both paths or neither (plain text).
+/// The MusicBrainz-compatible HTTP API (ws/2) of query-api.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where clients (Picard, beets, musicbrainzngs) connect; port 0 picks a
+    /// free port.
+    #[serde(default = "defaults::http_listen_addr")]
+    pub listen_addr: SocketAddr,
+    /// Longest a request for something not cached yet waits for its fill
+    /// before answering 503 with a Retry-After (beets gives up after 10 s).
+    #[serde(default = "defaults::http_miss_wait_ms")]
+    pub miss_wait_ms: u64,
+    /// Requests only MusicBrainz can answer for a user (credentials,
+    /// `user-*` includes, collections, anything but GET, `/oauth2/`) are
+    /// forwarded to MusicBrainz unchanged and never cached. False: they get
+    /// 401 instead.
+    #[serde(default = "defaults::pass_through")]
+    pub pass_through: bool,
+    /// Requests per second one client (IP address) may make; absent: no
+    /// limit. Excess gets 503 with Retry-After, as from MusicBrainz.
+    #[serde(default)]
+    pub client_rate_limit: Option<f64>,
+    /// The base URL clients reach this API under (`http://host:port`), for
+    /// the Location of a redirect; absent: taken from each request's Host.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub tls: GrpcTlsConfig,
+}
+
+impl HttpConfig {
+    pub fn miss_wait(&self) -> Duration {
+        Duration::from_millis(self.miss_wait_ms)
+    }
+}
+
+/// TLS for a server (gRPC, HTTP); both paths or neither (plain text).
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcTlsConfig {
@@ -280,6 +326,9 @@ mod defaults {
     pub fn ttl_secs() -> u64 {
         7 * 24 * 3600
     }
+    pub fn search_ttl_secs() -> u64 {
+        3600
+    }
     pub fn negative_ttl_secs() -> u64 {
         24 * 3600
     }
@@ -291,6 +340,15 @@ mod defaults {
     }
     pub fn miss_wait_ms() -> u64 {
         5_000
+    }
+    pub fn http_listen_addr() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 5000))
+    }
+    pub fn http_miss_wait_ms() -> u64 {
+        8_000
+    }
+    pub fn pass_through() -> bool {
+        true
     }
     pub fn listen_addr() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 50051))
@@ -345,6 +403,8 @@ impl Default for TtlConfig {
     fn default() -> Self {
         let t = defaults::ttl_secs();
         Self {
+            search: defaults::search_ttl_secs(),
+            document: t,
             artist: t,
             release_group: t,
             release: t,
@@ -460,6 +520,22 @@ impl CacheConfig {
         age(recorded_at) < self.negative_ttl()
     }
 
+    /// The freshness rule for a stored ws/2 document: a 404 is believed for
+    /// `negative_ttl`, any other answer for its kind's TTL.
+    pub fn is_document_fresh(
+        &self,
+        kind: DocumentKind,
+        status: u16,
+        fetched_at: SystemTime,
+    ) -> bool {
+        let ttl = match (status, kind) {
+            (404, _) => self.negative_ttl(),
+            (_, DocumentKind::Search) => Duration::from_secs(self.ttl_secs.search),
+            (_, DocumentKind::Other) => Duration::from_secs(self.ttl_secs.document),
+        };
+        age(fetched_at) < ttl
+    }
+
     pub fn reask_after(&self) -> Duration {
         Duration::from_secs(self.reask_after_secs)
     }
@@ -467,6 +543,13 @@ impl CacheConfig {
     pub fn miss_wait(&self) -> Duration {
         Duration::from_millis(self.miss_wait_ms)
     }
+}
+
+/// Which TTL a stored ws/2 document lives by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Search,
+    Other,
 }
 
 /// How long ago `t` was; a time in the future (clock skew between hosts)

@@ -271,30 +271,54 @@ impl Entity {
 /// A ws/2 JSON document as MusicBrainz sent it, kept as its bytes: it is
 /// stored as received (PostgreSQL parses it once) and served again by
 /// projection, so nothing here reshapes it. The bytes are JSON the model
-/// parsed; the type does not check that itself.
+/// parsed; the type does not check that itself. `inc` is the inc= it was
+/// asked for with (`a+b+c`), when known: what it can answer.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Document(bytes::Bytes);
+pub struct Document {
+    bytes: bytes::Bytes,
+    inc: Option<String>,
+}
 
 impl Document {
     pub fn new(bytes: impl Into<bytes::Bytes>) -> Self {
-        Self(bytes.into())
+        Self {
+            bytes: bytes.into(),
+            inc: None,
+        }
+    }
+
+    /// A document asked for with `inc`.
+    pub fn fetched_with(bytes: impl Into<bytes::Bytes>, inc: impl Into<String>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            inc: Some(inc.into()),
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    pub fn inc(&self) -> Option<&str> {
+        self.inc.as_deref()
     }
 }
 
 impl From<serde_json::Value> for Document {
     fn from(value: serde_json::Value) -> Self {
-        Self(value.to_string().into())
+        Self::new(value.to_string())
     }
 }
 
 /// The length, not the body (a release's is tens of kilobytes).
 impl std::fmt::Debug for Document {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Document({} bytes)", self.0.len())
+        write!(
+            f,
+            "Document({} bytes, inc {:?})",
+            self.bytes.len(),
+            self.inc
+        )
     }
 }
 

@@ -37,6 +37,11 @@ pub mod names {
     /// Jobs staged in the outbox and not yet confirmed by the broker, as
     /// query-api's relay last counted them.
     pub const OUTBOX_PENDING: &str = "musicmeta_outbox_pending";
+    /// Requests to the ws/2 HTTP API by `kind` (lookup, document,
+    /// forwarded, error) and `cache` (hit, stale, miss, none).
+    pub const HTTP_REQUESTS: &str = "musicmeta_http_requests_total";
+    /// Hot-tier lookups by `result` (hit, miss).
+    pub const HOT_TIER: &str = "musicmeta_hot_tier_lookups_total";
 }
 
 const LATENCY_BUCKETS: &[f64] = &[

@@ -55,6 +55,8 @@ pub struct TestApp {
     pub musicbrainz: MusicBrainzStub,
     pub config: Config,
     pub addr: SocketAddr,
+    /// query-api's ws/2 HTTP API (every test app serves it).
+    pub http_addr: SocketAddr,
     /// query-api's `/metrics`, when `MUSICMETA_METRICS__LISTEN_ADDR` is set.
     pub metrics_addr: Option<SocketAddr>,
     pub workers: Vec<Worker>,
@@ -101,6 +103,7 @@ impl TestApp {
                 "50".to_owned(),
             ),
             ("MUSICMETA_GRPC__LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            ("MUSICMETA_HTTP__LISTEN_ADDR", "127.0.0.1:0".to_owned()),
             ("MUSICMETA_CACHE__MISS_WAIT_MS", "15000".to_owned()),
             ("MUSICMETA_DATABASE__TIMEOUT_MS", "2000".to_owned()),
         ]
@@ -114,6 +117,7 @@ impl TestApp {
             .await
             .expect("query-api starts");
         let addr = app.local_addr();
+        let http_addr = app.http_addr().expect("the test configuration serves HTTP");
         let metrics_addr = app.metrics_addr();
         let (api_stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until_stopped(async move {
@@ -127,6 +131,7 @@ impl TestApp {
             musicbrainz,
             config,
             addr,
+            http_addr,
             metrics_addr,
             workers: Vec::new(),
             database_proxy,
@@ -145,6 +150,11 @@ impl TestApp {
         MetadataServiceClient::connect(format!("http://{}", self.addr))
             .await
             .expect("connect to query-api")
+    }
+
+    /// `http://<ws/2 API>/ws/2`, the base URL a MusicBrainz client is given.
+    pub fn ws2_url(&self) -> String {
+        format!("http://{}/ws/2", self.http_addr)
     }
 
     /// A client of query-api's standard health service.

@@ -121,6 +121,45 @@ impl Respond for RecordedBrowses {
     }
 }
 
+/// Serves the recorded response of exactly the request asked (a search, a
+/// browse page, a disc ID, a lookup with the inc it was recorded with), as
+/// the MANIFEST gives the requests; see [`fixtures::request_key`].
+struct RecordedRequests {
+    dir: PathBuf,
+    recorded: Arc<std::collections::HashMap<String, String>>,
+    arrivals: Arrivals,
+}
+
+fn request_key(request: &Request) -> String {
+    fixtures::request_key(request.url.path(), request.url.query().unwrap_or(""))
+}
+
+/// Matches the requests [`RecordedRequests`] has an answer for.
+struct IsRecorded(Arc<std::collections::HashMap<String, String>>);
+
+impl wiremock::Match for IsRecorded {
+    fn matches(&self, request: &Request) -> bool {
+        self.0.contains_key(&request_key(request))
+    }
+}
+
+impl Respond for RecordedRequests {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
+        match self
+            .recorded
+            .get(&request_key(request))
+            .and_then(|file| std::fs::read(self.dir.join(file)).ok())
+        {
+            Some(body) => json(200, body),
+            None => ResponseTemplate::new(500),
+        }
+    }
+}
+
 struct SlowDown {
     retry_after: String,
     arrivals: Arrivals,
@@ -174,6 +213,17 @@ impl MusicBrainzStub {
             .unwrap_or_else(|_| br#"{"error":"Not Found"}"#.to_vec());
         let arrivals = Arrivals::default();
         let dir_for_browse = dir.clone();
+        let recorded = Arc::new(fixtures::recorded_requests(&dir));
+        Mock::given(method("GET"))
+            .and(IsRecorded(recorded.clone()))
+            .respond_with(RecordedRequests {
+                dir: dir.clone(),
+                recorded,
+                arrivals: arrivals.clone(),
+            })
+            .with_priority(8)
+            .mount(&server)
+            .await;
         Mock::given(method("GET"))
             .and(path_regex(r"^/ws/2/[a-z-]+/[^/]+$"))
             .respond_with(RecordedResponses {
@@ -195,6 +245,11 @@ impl MusicBrainzStub {
             .mount(&server)
             .await;
         Self { server, arrivals }
+    }
+
+    /// The mock server, for a test's own answers.
+    pub fn server(&self) -> &MockServer {
+        &self.server
     }
 
     /// Base URL to configure as `musicbrainz.base_url`.

@@ -353,11 +353,5 @@ pub async fn release_completion(
     list: BrowseList,
     parent: Mbid,
 ) -> Result<(), DbError> {
-    let stmt = client
-        .prepare_cached("DELETE FROM fetch_request WHERE entity_type = $1 AND mbid = $2")
-        .await?;
-    client
-        .execute(&stmt, &[&list.key(), &parent.as_uuid()])
-        .await?;
-    Ok(())
+    super::outcome::release_claim(client, list.key(), parent).await
 }

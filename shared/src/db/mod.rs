@@ -9,10 +9,12 @@
 //! - [`redirects`]: following merged MBIDs, one rule for every reader.
 //! - [`browse`], [`search`]: paged lists and ranked name search over the cache.
 //! - [`outbox`]: jobs staged with their claim until the broker confirms them.
+//! - [`documents`]: the ws/2 documents the HTTP API answers from.
 //!
 //! All SQL is parameterized; no value is ever formatted into a statement.
 
 pub mod browse;
+pub mod documents;
 pub mod migrate;
 pub mod outbox;
 pub mod outcome;
@@ -29,7 +31,8 @@ use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
 use crate::config::DatabaseConfig;
 
 pub use repository::{
-    CacheStateRepository, CatalogRepository, EntityRepository, EntityWriter, PgStore,
+    CacheStateRepository, CatalogRepository, DocumentRepository, EntityRepository, EntityWriter,
+    PgStore,
 };
 
 /// A document goes to a `json`/`jsonb` column as the bytes it came in:

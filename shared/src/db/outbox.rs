@@ -16,15 +16,16 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::DbError;
-use crate::jobs::{FetchJob, Lane};
+use crate::jobs::{Job, Lane};
 use crate::mbid::Mbid;
 
 /// One job to stage, and the `fetch_request` row that claims it: an entity
-/// type (`release`) or a list key (`artist/recordings`), and an MBID.
+/// type (`release`), a list key (`artist/recordings`) or `ws2` for a
+/// document, and an MBID (for a document, a UUID derived from its key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staging {
     pub claim: (String, Mbid),
-    pub job: FetchJob,
+    pub job: Job,
     pub lane: Lane,
 }
 
@@ -74,7 +75,7 @@ pub async fn stage(
     let mut lanes = Vec::new();
     let mut bodies = Vec::new();
     for (s, _) in stagings.iter().zip(&staged).filter(|(_, staged)| **staged) {
-        job_ids.push(s.job.job_id);
+        job_ids.push(s.job.job_id());
         lanes.push(s.lane.as_str());
         bodies
             .push(serde_json::to_value(&s.job).map_err(|e| DbError::Inconsistent(e.to_string()))?);
@@ -104,7 +105,7 @@ pub async fn remove(client: &impl GenericClient, job_ids: &[Uuid]) -> Result<(),
 /// A staged job the relay should publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staged {
-    pub job: FetchJob,
+    pub job: Job,
     pub lane: Lane,
 }
 
@@ -132,9 +133,11 @@ pub async fn take_due(
     for row in rows {
         let job_id: Uuid = row.get("job_id");
         let lane = row.get::<_, &str>("lane").parse::<Lane>();
-        let job = serde_json::from_value::<FetchJob>(row.get("job"));
+        let job = row
+            .get::<_, Option<serde_json::Value>>("job")
+            .and_then(|v| Job::decode(v.to_string().as_bytes()).ok());
         match (lane, job) {
-            (Ok(lane), Ok(job)) => out.push(Staged { job, lane }),
+            (Ok(lane), Some(job)) => out.push(Staged { job, lane }),
             _ => {
                 tracing::error!(%job_id, "dropping undecodable outbox row");
                 remove(tx, &[job_id]).await?;

@@ -8,7 +8,7 @@ use deadpool_postgres::GenericClient;
 
 use super::DbError;
 use crate::mbid::{EntityType, Mbid};
-use crate::notify;
+use crate::notify::{self, Filled};
 
 /// What MusicBrainz answered for an MBID that is not an entity of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,18 +118,48 @@ pub async fn forget(
     Ok(())
 }
 
-pub async fn release_fetch(
+/// Fetches asked for within `reask_after` and not done yet, every kind
+/// together: roughly the upstream requests ahead of a new one.
+pub async fn pending_fetches(
     client: &impl GenericClient,
-    entity_type: EntityType,
+    reask_after: std::time::Duration,
+) -> Result<i64, DbError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT count(*) FROM fetch_request \
+             WHERE requested_at > now() - make_interval(secs => $1)",
+        )
+        .await?;
+    Ok(client
+        .query_one(&stmt, &[&reask_after.as_secs_f64()])
+        .await?
+        .get(0))
+}
+
+/// The ledger key of ws/2 document claims (their MBID column holds the
+/// document's id, `jobs::document_id`).
+pub const DOCUMENT_CLAIM: &str = "ws2";
+
+/// Forgets the claim `(key, mbid)`: an entity type, a list key or
+/// [`DOCUMENT_CLAIM`], and its id.
+pub async fn release_claim(
+    client: &impl GenericClient,
+    key: &str,
     mbid: Mbid,
 ) -> Result<(), DbError> {
     let stmt = client
         .prepare_cached("DELETE FROM fetch_request WHERE entity_type = $1 AND mbid = $2")
         .await?;
-    client
-        .execute(&stmt, &[&entity_type.as_str(), &mbid.as_uuid()])
-        .await?;
+    client.execute(&stmt, &[&key, &mbid.as_uuid()]).await?;
     Ok(())
+}
+
+pub async fn release_fetch(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<(), DbError> {
+    release_claim(client, entity_type.as_str(), mbid).await
 }
 
 /// Queues the fill notification; PostgreSQL sends it when the surrounding
@@ -139,12 +169,14 @@ pub async fn notify_filled(
     entity_type: EntityType,
     mbid: Mbid,
 ) -> Result<(), DbError> {
+    notify(client, Filled::Entity(entity_type, mbid)).await
+}
+
+/// Queues `filled`'s notification, sent on commit.
+pub async fn notify(client: &impl GenericClient, filled: Filled) -> Result<(), DbError> {
     let stmt = client.prepare_cached("SELECT pg_notify($1, $2)").await?;
     client
-        .execute(
-            &stmt,
-            &[&notify::CHANNEL, &notify::payload(entity_type, mbid)],
-        )
+        .execute(&stmt, &[&notify::CHANNEL, &filled.payload()])
         .await?;
     Ok(())
 }

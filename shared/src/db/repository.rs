@@ -6,8 +6,9 @@
 //! [`CacheStateRepository`] answers what the cache knows *about* an MBID
 //! (when it was fetched, a remembered 404 or redirect) and whether it is
 //! fresh; the [`CatalogRepository`] reads browse lists and search results
-//! and keeps the ledger of lists to complete; the [`EntityWriter`] stores
-//! what a worker fetched, in one transaction. Asking for a fetch is not a
+//! and keeps the ledger of lists to complete; the [`DocumentRepository`]
+//! holds the ws/2 documents the HTTP API answers from; the [`EntityWriter`]
+//! stores what a worker fetched, in one transaction. Asking for a fetch is not a
 //! repository's job: that is `crate::fetch_requests`.
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::time::SystemTime;
 
 use deadpool_postgres::Pool;
 
+use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
 use super::redirects::{Resolved, resolve_redirects};
 use super::{DbError, browse, read, search, write};
@@ -25,7 +27,9 @@ use crate::config::CacheConfig;
 use crate::domain::{
     Artist, Cached, Entity, FetchOutcome, Label, Recording, Release, ReleaseGroup,
 };
+use crate::jobs::document_id;
 use crate::mbid::{EntityType, Mbid};
+use crate::notify::Filled;
 
 /// Reads one aggregate from the cache. Stubs (entities only referenced by
 /// others, never fetched) are not returned.
@@ -89,6 +93,34 @@ pub trait CacheStateRepository: Send + Sync {
             })
         }
     }
+}
+
+/// The ws/2 documents the HTTP API answers from (`super::documents`).
+pub trait DocumentRepository: Send + Sync {
+    /// The document a fetched typed entity was read from.
+    fn find_entity_document(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, DbError>> + Send;
+
+    /// The document stored under `key`.
+    fn find_document(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, DbError>> + Send;
+
+    /// Forgets the claim of the document `key` (its job is over without an
+    /// answer stored, or found the stored one fresh).
+    fn release_document(&self, key: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Stores what MusicBrainz answered for the document `key`, forgets its
+    /// claim and notifies waiting calls on commit, in one transaction.
+    fn store_document(
+        &self,
+        key: &str,
+        answer: &DocumentAnswer,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
 /// Browse lists and search over what the cache holds, and the ledger of
@@ -252,6 +284,35 @@ impl CacheStateRepository for PgStore {
     }
 }
 
+impl DocumentRepository for PgStore {
+    async fn find_entity_document(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+    ) -> Result<Option<StoredDocument>, DbError> {
+        let client = self.pool.get().await?;
+        documents::find_entity(&client, entity_type, mbid).await
+    }
+
+    async fn find_document(&self, key: &str) -> Result<Option<StoredDocument>, DbError> {
+        let client = self.pool.get().await?;
+        documents::find(&client, key).await
+    }
+
+    async fn release_document(&self, key: &str) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        outcome::release_claim(&client, outcome::DOCUMENT_CLAIM, document_id(key)).await
+    }
+
+    async fn store_document(&self, key: &str, answer: &DocumentAnswer) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        documents::store(&tx, key, Filled::Document(document_id(key)), answer).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl CatalogRepository for PgStore {
     async fn is_known(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
         let client = self.pool.get().await?;
@@ -335,7 +396,7 @@ impl EntityWriter for PgStore {
                     Ok(())
                 };
                 futures::try_join!(
-                    write::upsert_entity(&tx, &entity, &document),
+                    write::upsert_entity(&tx, &entity, &document, document.inc()),
                     redirect,
                     bookkeeping
                 )?;

@@ -108,19 +108,22 @@ where
 
 /// Stores a fetched entity with its child rows and the stubs it names.
 /// `raw` is the response for the `raw` column: a [`crate::domain::Document`] as
-/// received, or a `serde_json::Value`.
+/// received, or a `serde_json::Value`; `raw_inc` the inc= it was fetched
+/// with (`a+b+c`), when known.
 pub async fn upsert_entity(
     tx: &impl GenericClient,
     entity: &Entity,
     raw: &(impl ToSql + Sync + Send),
+    raw_inc: Option<&str>,
 ) -> Result<(), DbError> {
     let mut batch = Batch::new(tx);
+    let raw_inc = &raw_inc;
     match entity {
-        Entity::Artist(a) => upsert_artist(&mut batch, a, raw).await?,
-        Entity::Label(l) => upsert_label(&mut batch, l, raw).await?,
-        Entity::Recording(r) => upsert_recording(&mut batch, r, raw).await?,
-        Entity::ReleaseGroup(g) => upsert_release_group(&mut batch, g, raw).await?,
-        Entity::Release(r) => upsert_release(&mut batch, r, raw).await?,
+        Entity::Artist(a) => upsert_artist(&mut batch, a, raw, raw_inc).await?,
+        Entity::Label(l) => upsert_label(&mut batch, l, raw, raw_inc).await?,
+        Entity::Recording(r) => upsert_recording(&mut batch, r, raw, raw_inc).await?,
+        Entity::ReleaseGroup(g) => upsert_release_group(&mut batch, g, raw, raw_inc).await?,
+        Entity::Release(r) => upsert_release(&mut batch, r, raw, raw_inc).await?,
     }
     replace_annotations(
         &mut batch,
@@ -146,18 +149,19 @@ async fn upsert_artist<'a, C: GenericClient>(
     batch: &mut Batch<'a, C>,
     a: &'a Artist,
     raw: &'a (impl ToSql + Sync + Send),
+    raw_inc: &'a Option<&str>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO artist (mbid, name, sort_name, disambiguation, artist_type, gender, \
-               country, area, begin_date, end_date, ended, raw, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
+               country, area, begin_date, end_date, ended, raw, raw_inc, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                artist_type = EXCLUDED.artist_type, gender = EXCLUDED.gender, \
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
-               ended = EXCLUDED.ended, raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(a.mbid.as_uuid()),
                 p(&a.name),
@@ -171,6 +175,7 @@ async fn upsert_artist<'a, C: GenericClient>(
                 p(&a.life_span.end),
                 p(a.life_span.ended),
                 p(raw),
+                p(raw_inc),
             ],
         )
         .await
@@ -180,18 +185,19 @@ async fn upsert_label<'a, C: GenericClient>(
     batch: &mut Batch<'a, C>,
     l: &'a Label,
     raw: &'a (impl ToSql + Sync + Send),
+    raw_inc: &'a Option<&str>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO label (mbid, name, sort_name, disambiguation, label_type, label_code, \
-               country, area, begin_date, end_date, ended, raw, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
+               country, area, begin_date, end_date, ended, raw, raw_inc, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                label_type = EXCLUDED.label_type, label_code = EXCLUDED.label_code, \
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
-               ended = EXCLUDED.ended, raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(l.mbid.as_uuid()),
                 p(&l.name),
@@ -205,6 +211,7 @@ async fn upsert_label<'a, C: GenericClient>(
                 p(&l.life_span.end),
                 p(l.life_span.ended),
                 p(raw),
+                p(raw_inc),
             ],
         )
         .await
@@ -214,16 +221,17 @@ async fn upsert_recording<'a, C: GenericClient>(
     batch: &mut Batch<'a, C>,
     r: &'a Recording,
     raw: &'a (impl ToSql + Sync + Send),
+    raw_inc: &'a Option<&str>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO recording (mbid, title, disambiguation, length_ms, video, \
-               first_release_date, raw, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
+               first_release_date, raw, raw_inc, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
                video = EXCLUDED.video, first_release_date = EXCLUDED.first_release_date, \
-               raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(r.mbid.as_uuid()),
                 p(&r.title),
@@ -232,6 +240,7 @@ async fn upsert_recording<'a, C: GenericClient>(
                 p(r.video),
                 p(&r.first_release_date),
                 p(raw),
+                p(raw_inc),
             ],
         )
         .await?;
@@ -263,17 +272,18 @@ async fn upsert_release_group<'a, C: GenericClient>(
     batch: &mut Batch<'a, C>,
     g: &'a ReleaseGroup,
     raw: &'a (impl ToSql + Sync + Send),
+    raw_inc: &'a Option<&str>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO release_group (mbid, title, disambiguation, primary_type, \
-               secondary_types, first_release_date, raw, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
+               secondary_types, first_release_date, raw, raw_inc, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, primary_type = EXCLUDED.primary_type, \
                secondary_types = EXCLUDED.secondary_types, \
                first_release_date = EXCLUDED.first_release_date, \
-               raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(g.mbid.as_uuid()),
                 p(&g.title),
@@ -282,6 +292,7 @@ async fn upsert_release_group<'a, C: GenericClient>(
                 p(&g.secondary_types),
                 p(&g.first_release_date),
                 p(raw),
+                p(raw_inc),
             ],
         )
         .await?;
@@ -326,6 +337,7 @@ async fn upsert_release<'a, C: GenericClient>(
     batch: &mut Batch<'a, C>,
     r: &'a Release,
     raw: &'a (impl ToSql + Sync + Send),
+    raw_inc: &'a Option<&str>,
 ) -> Result<(), DbError> {
     let release = r.mbid.as_uuid();
     let mut credits = Credits::default();
@@ -344,15 +356,15 @@ async fn upsert_release<'a, C: GenericClient>(
     batch
         .add(
             "INSERT INTO release (mbid, title, disambiguation, status, packaging, release_date, \
-               country, barcode, language, script, release_group_mbid, raw, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) \
+               country, barcode, language, script, release_group_mbid, raw, raw_inc, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, status = EXCLUDED.status, \
                packaging = EXCLUDED.packaging, release_date = EXCLUDED.release_date, \
                country = EXCLUDED.country, barcode = EXCLUDED.barcode, \
                language = EXCLUDED.language, script = EXCLUDED.script, \
                release_group_mbid = EXCLUDED.release_group_mbid, \
-               raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(release),
                 p(&r.title),
@@ -366,6 +378,7 @@ async fn upsert_release<'a, C: GenericClient>(
                 p(&r.script),
                 p(r.release_group.as_ref().map(|g| g.mbid.as_uuid())),
                 p(raw),
+                p(raw_inc),
             ],
         )
         .await?;

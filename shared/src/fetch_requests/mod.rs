@@ -35,7 +35,8 @@ use crate::catalog::BrowseList;
 use crate::config::Config;
 use crate::db::DbError;
 use crate::db::outbox::{self, Staging};
-use crate::jobs::{FetchJob, Lane};
+use crate::db::outcome::DOCUMENT_CLAIM;
+use crate::jobs::{DocumentJob, FetchJob, Job, Lane, document_id};
 use crate::mbid::Mbid;
 
 /// Publishes in flight at once for a batch: enough to keep the broker's
@@ -45,7 +46,7 @@ const PUBLISHES_IN_FLIGHT: usize = 64;
 /// One fetch to ask for: the job, its lane, and what its claim is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    job: FetchJob,
+    job: Job,
     lane: Lane,
     claim: (String, Mbid),
 }
@@ -54,7 +55,21 @@ impl Request {
     /// A fetch of `job`'s entity, claimed under that entity.
     pub fn fetch(job: FetchJob, lane: Lane) -> Self {
         let claim = (job.entity_type.as_str().to_owned(), job.mbid);
-        Self { job, lane, claim }
+        Self {
+            job: job.into(),
+            lane,
+            claim,
+        }
+    }
+
+    /// A fetch of one ws/2 answer stored under `key`, claimed under that
+    /// key's [`document_id`].
+    pub fn document(job: DocumentJob, key: &str, lane: Lane) -> Self {
+        Self {
+            job: job.into(),
+            lane,
+            claim: (DOCUMENT_CLAIM.to_owned(), document_id(key)),
+        }
     }
 
     /// A completion of `list` of `parent`: a job for the parent (the worker
@@ -62,13 +77,13 @@ impl Request {
     /// refresh lane, ahead of backfill: someone is paging through it.
     pub fn complete_list(list: BrowseList, parent: Mbid) -> Self {
         Self {
-            job: FetchJob::new(list.parent_type(), parent),
+            job: FetchJob::new(list.parent_type(), parent).into(),
             lane: Lane::Refresh,
             claim: (list.key().to_owned(), parent),
         }
     }
 
-    pub fn job(&self) -> &FetchJob {
+    pub fn job(&self) -> &Job {
         &self.job
     }
 }
@@ -152,7 +167,10 @@ impl FetchRequests {
         if confirmed.is_empty() {
             return Ok(outcome);
         }
-        let ids: Vec<uuid::Uuid> = confirmed.iter().map(|i| stagings[*i].job.job_id).collect();
+        let ids: Vec<uuid::Uuid> = confirmed
+            .iter()
+            .map(|i| stagings[*i].job.job_id())
+            .collect();
         for i in confirmed {
             outcome[i] = Requested::Queued;
         }
@@ -191,7 +209,7 @@ impl FetchRequests {
                             .push(*index),
                         Err(error) => {
                             if !broker_down.swap(true, Ordering::Relaxed) {
-                                warn!(%error, job_id = %s.job.job_id, "broker unavailable; jobs left in the outbox for the relay");
+                                warn!(%error, job_id = %s.job.job_id(), "broker unavailable; jobs left in the outbox for the relay");
                             }
                         }
                     }

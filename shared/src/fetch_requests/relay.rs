@@ -95,7 +95,7 @@ async fn relay_once(
     let due = outbox::take_due(&tx, grace(publish_timeout), BATCH).await?;
     let mut published = 0;
     for staged in due {
-        let job_id = staged.job.job_id;
+        let job_id = staged.job.job_id();
         let result = match tokio::time::timeout(
             publish_timeout,
             publisher.publish(&staged.job, staged.lane),

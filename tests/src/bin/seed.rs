@@ -184,7 +184,7 @@ async fn store_release(
     let mbid = release_mbid(i);
     let raw = templates.release(mbid, i);
     let entity = parse_entity(EntityType::Release, &serde_json::to_vec(&raw)?)?;
-    db::write::upsert_entity(tx, &entity, &raw).await?;
+    db::write::upsert_entity(tx, &entity, &raw, None).await?;
     stored.releases.push(mbid);
     let Entity::Release(release) = &entity else {
         anyhow::bail!("release recording parsed as another entity type");
@@ -199,7 +199,7 @@ async fn store_release(
         raw["name"] = Value::String(credit.artist.name.clone());
         raw["sort-name"] = Value::String(credit.artist.sort_name.clone());
         let entity = parse_entity(EntityType::Artist, &serde_json::to_vec(&raw)?)?;
-        db::write::upsert_entity(tx, &entity, &raw).await?;
+        db::write::upsert_entity(tx, &entity, &raw, None).await?;
         stored.artists.push(artist);
     }
     Ok(())

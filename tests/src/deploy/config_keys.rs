@@ -59,8 +59,12 @@ pub fn keys_of(config: &Config) -> BTreeMap<String, Value> {
 }
 
 /// Every key the code has, with its default (the URLs as [`urls`] gives them).
+/// The `http` section is optional; it is switched on here (with a value
+/// that is its default) so that its keys and defaults are listed too.
 pub fn code_keys() -> BTreeMap<String, Value> {
-    keys_of(&Config::load_with_env(None, urls()).expect("defaults load"))
+    let mut vars = urls();
+    vars.insert("MUSICMETA_HTTP__PASS_THROUGH".into(), "true".into());
+    keys_of(&Config::load_with_env(None, vars).expect("defaults load"))
 }
 
 /// The variable that sets `key`: `MUSICMETA_<SECTION>__<KEY>`.
@@ -91,8 +95,11 @@ pub fn check_variable(name: &str, value: &str) -> Result<(), String> {
 }
 
 /// A valid value different from `default`, as an environment variable holds it.
-pub fn sample_value(default: &Value) -> String {
+/// `kind` is the documented type, for an optional key unset by default.
+pub fn sample_value(default: &Value, kind: &str) -> String {
     match default {
+        Value::Bool(b) => (!b).to_string(),
+        Value::Null if kind.starts_with("number") => "2.5".into(),
         Value::Number(n) if n.is_u64() => (n.as_u64().expect("u64") + 1).to_string(),
         Value::Number(n) => {
             let x = n.as_f64().expect("f64") + 0.5;

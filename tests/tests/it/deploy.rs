@@ -781,6 +781,7 @@ fn configuration_doc_types_defaults_and_variables_are_right() {
         let type_ok = match kind {
             _ if optional && value.is_null() => row.default.starts_with("none"),
             "integer" => value.is_u64(),
+            "boolean" => value.is_boolean(),
             "number" => value.is_f64(),
             "string" => value
                 .as_str()
@@ -844,7 +845,7 @@ fn configuration_doc_types_defaults_and_variables_are_right() {
                 *var == canonical || url_vars.contains(&var.as_str()),
                 "{key}: {var} is not its variable"
             );
-            let sample = sample_value(value);
+            let sample = sample_value(value, &row.kind);
             let mut vars = urls();
             for url_var in &url_vars {
                 vars.remove(*url_var);

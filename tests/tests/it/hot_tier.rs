@@ -32,7 +32,7 @@ async fn cache_label(app: &TestApp) {
     let pool = db::build_pool(&app.db.config()).unwrap();
     let mut client = pool.get().await.unwrap();
     let tx = client.transaction().await.unwrap();
-    write::upsert_entity(&tx, &entity, &serde_json::json!({}))
+    write::upsert_entity(&tx, &entity, &serde_json::json!({}), None)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -15,7 +15,7 @@ use lapin::options::BasicGetOptions;
 use lapin::types::{AMQPValue, ShortString};
 use musicmeta_ingest_worker::{JobOutcome, JobReport};
 use musicmeta_shared::amqp;
-use musicmeta_shared::jobs::{FetchJob, JobDecodeError, Lane};
+use musicmeta_shared::jobs::{FetchJob, Job, JobDecodeError, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, broker};
@@ -121,6 +121,25 @@ fn the_schema_and_the_decoder_agree() {
         assert!(
             FetchJob::decode(body.to_string().as_bytes()).is_err(),
             "{body} should not decode"
+        );
+    }
+    // Document jobs (version 2): what validates decodes, and the other way.
+    let document = json!({"v": 2, "job_id": JOB_ID, "request": "release?release-group=05ce100c-eddf-4967-8d7e-33fc0883fe39&inc=labels+media&limit=100"});
+    assert!(validator.is_valid(&document), "{document}");
+    assert!(matches!(
+        Job::decode(document.to_string().as_bytes()),
+        Ok(Job::Document(_))
+    ));
+    for bad in [
+        with(&document, "request", json!("")),
+        with(&document, "request", json!("release?query=two words")),
+        with(&document, "request", Value::Null),
+        with(&document, "v", json!(3)),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad} should not validate");
+        assert!(
+            Job::decode(bad.to_string().as_bytes()).is_err(),
+            "{bad} should not decode"
         );
     }
     // The two a worker tells apart (and dead-letters) by name.
@@ -274,11 +293,16 @@ async fn jobs_published_with_pika_are_fetched_and_stored() {
 async fn a_job_of_an_unknown_contract_version_is_dead_lettered() {
     let app = TestApp::spawn().await;
     let mut reports = app.reports();
+    // The lane queues exist before pika publishes (a worker declares them
+    // when it connects, which may not have happened yet).
+    app.broker
+        .depth(&app.broker.lane_queue(Lane::Backfill))
+        .await;
     let job = format!("label:{WARP}");
     let output = publish_with_pika(
         &app,
         "fetch.backfill",
-        &["--contract-version", "2", "--job", &job],
+        &["--contract-version", "3", "--job", &job],
     )
     .await;
     let ids = published_ids(&output);
@@ -287,7 +311,7 @@ async fn a_job_of_an_unknown_contract_version_is_dead_lettered() {
     let report = next_report(&mut reports, |_| true).await;
     match &report.outcome {
         JobOutcome::DeadLettered { reason } => {
-            assert!(reason.contains("version 2"), "{reason}");
+            assert!(reason.contains("version 3"), "{reason}");
         }
         other => panic!("expected the job dead-lettered, got {other:?}"),
     }
@@ -312,7 +336,7 @@ async fn a_job_of_an_unknown_contract_version_is_dead_lettered() {
         .expect("basic.get")
         .expect("the dead letter");
     let body: Value = serde_json::from_slice(&message.delivery.data).expect("JSON body");
-    assert_eq!(body["v"], 2);
+    assert_eq!(body["v"], 3);
     assert_eq!(body["job_id"], ids[0].to_string());
     let properties = &message.delivery.properties;
     assert_eq!(
@@ -331,7 +355,7 @@ async fn a_job_of_an_unknown_contract_version_is_dead_lettered() {
         other => panic!("header {key}: {other:?} in {properties:?}"),
     };
     assert!(
-        header("x-musicmeta-reason").contains("version 2"),
+        header("x-musicmeta-reason").contains("version 3"),
         "{}",
         header("x-musicmeta-reason")
     );

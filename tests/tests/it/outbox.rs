@@ -17,7 +17,6 @@ use musicmeta_shared::db::{self, EntityWriter, PgStore};
 use musicmeta_shared::domain::FetchOutcome;
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
-use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, TestOptions, fixtures};
 use tonic::Code;
 
@@ -309,13 +308,29 @@ async fn a_crawls_children_wait_in_the_outbox() {
         })
         .collect();
     assert_eq!(children.len(), 2, "{children:?}");
-    for (entity_type, child) in &children {
-        let key = (*entity_type, *child);
-        next_report(&mut reports, move |r| {
-            r.entity == Some(key)
-                && matches!(r.outcome, JobOutcome::Stored { .. } | JobOutcome::NotFound)
-        })
-        .await;
+    // Every report until both children are done, so a failure says what
+    // the worker did instead.
+    let mut seen = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while done.len() < children.len() {
+        let report = tokio::time::timeout_at(deadline, reports.recv())
+            .await
+            .unwrap_or_else(|_| panic!("children not fetched within 60 s; reports: {seen:#?}"));
+        let Ok(report) = report else { continue };
+        if let Some(key) = report.entity
+            && children.contains(&key)
+            && matches!(
+                report.outcome,
+                JobOutcome::Stored { .. } | JobOutcome::NotFound
+            )
+        {
+            done.insert(key);
+        }
+        seen.push(format!(
+            "{:?} {:?} {:?}",
+            report.entity, report.lane, report.outcome
+        ));
     }
     outbox_holds(&app, 0).await;
     for (entity_type, child) in &children {

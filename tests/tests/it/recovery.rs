@@ -106,7 +106,7 @@ async fn a_job_left_in_the_outbox_is_relayed() {
     let mut client = pool.get().await.unwrap();
     let staging = outbox::Staging {
         claim: ("label".to_owned(), job.mbid),
-        job: job.clone(),
+        job: job.clone().into(),
         lane: Lane::Interactive,
     };
     assert_eq!(
