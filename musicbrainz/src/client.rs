@@ -10,7 +10,7 @@
 //! Redirects are not followed blindly: a 301 for a merged MBID is reported
 //! as the surviving entity, which the caller records as a redirect.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, RETRY_AFTER};
@@ -49,6 +49,14 @@ pub enum FetchError {
     BadRedirect(String),
     #[error("{0:?} is not an HTTP method")]
     Method(String),
+    /// The body is larger than `musicbrainz.max_body_bytes`; `size` is its
+    /// Content-Length when it declared one, else what was read before
+    /// stopping.
+    #[error(
+        "musicbrainz answered a body of {size} bytes or more, over musicbrainz.max_body_bytes \
+         ({limit} bytes)"
+    )]
+    BodyTooLarge { size: u64, limit: u64 },
 }
 
 impl FetchError {
@@ -56,7 +64,10 @@ impl FetchError {
     /// dead-lettered. Everything else is handed back to the queue.
     pub fn is_permanent(&self) -> bool {
         match self {
-            FetchError::Parse(_) | FetchError::BadRedirect(_) | FetchError::Method(_) => true,
+            FetchError::Parse(_)
+            | FetchError::BadRedirect(_)
+            | FetchError::Method(_)
+            | FetchError::BodyTooLarge { .. } => true,
             FetchError::Status { status, .. } => (400..500).contains(status),
             FetchError::RateLimited { .. } | FetchError::Transport(_) => false,
         }
@@ -69,6 +80,7 @@ pub struct MusicBrainzClient {
     base_url: String,
     gate: RateGate,
     max_attempts: u32,
+    max_body_bytes: u64,
 }
 
 impl MusicBrainzClient {
@@ -84,6 +96,7 @@ impl MusicBrainzClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             gate,
             max_attempts: config.max_attempts,
+            max_body_bytes: config.max_body_bytes,
         })
     }
 
@@ -231,7 +244,7 @@ impl MusicBrainzClient {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                let body = response.bytes().await?.to_vec();
+                let body = read_body(response, self.max_body_bytes).await?;
                 return Ok(Response::Redirect { location, body });
             }
             if status.is_server_error() && attempt < self.max_attempts {
@@ -242,17 +255,55 @@ impl MusicBrainzClient {
                 self.gate.slow_down(backoff(attempt)).await;
                 continue;
             }
-            let body = response.bytes().await?.to_vec();
             if !status.is_success() {
+                // Only the start of an error page is kept for the reason.
+                let body = read_prefix(response, 1024).await?;
                 let body = String::from_utf8_lossy(&body).chars().take(200).collect();
                 return Err(FetchError::Status {
                     status: status.as_u16(),
                     body,
                 });
             }
-            return Ok(Response::Body(body));
+            return Ok(Response::Body(
+                read_body(response, self.max_body_bytes).await?,
+            ));
         }
     }
+}
+
+/// The whole body, refused once it is known to exceed `limit`: at once
+/// when its Content-Length says so, else when the bytes read pass it (a
+/// body without a length, or one whose length lied). Chunks are read one
+/// at a time, so no more than `limit` plus one chunk is ever held.
+async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, FetchError> {
+    if let Some(size) = response.content_length().filter(|&n| n > limit) {
+        return Err(FetchError::BodyTooLarge { size, limit });
+    }
+    let expected = response.content_length().unwrap_or(0).min(limit);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > limit {
+            return Err(FetchError::BodyTooLarge {
+                size: body.len() as u64,
+                limit,
+            });
+        }
+    }
+    Ok(body)
+}
+
+/// At least the first `n` bytes of the body (fewer if it is shorter); the
+/// rest is not read.
+async fn read_prefix(mut response: reqwest::Response, n: usize) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    while body.len() < n {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    Ok(body)
 }
 
 enum Response {
@@ -271,15 +322,38 @@ fn found(entity_type: EntityType, body: Vec<u8>) -> Result<FetchOutcome, FetchEr
     })
 }
 
-/// `Retry-After` in seconds (MusicBrainz sends seconds).
+/// How long a 503/429 asks us to wait: `None` without a `Retry-After`
+/// (the caller backs off by itself), else [`parse_retry_after`] of it.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let value = response.headers().get(RETRY_AFTER)?;
+    Some(parse_retry_after(value.as_bytes(), SystemTime::now()))
+}
+
+/// A `Retry-After` value as a pause of at most [`MAX_PAUSE`], whatever it
+/// holds; it never panics. RFC 9110 allows delay-seconds (MusicBrainz sends
+/// those) or an HTTP date; decimals are accepted too. A date in the past is
+/// no pause. Anything else — negative, NaN, infinite, larger than the cap
+/// (`1e30` once panicked in `Duration::from_secs_f64`), not ASCII, not a
+/// number or a date — is read as "slow down a lot": the cap. The server
+/// asked us to wait, so an unreadable answer must not make us hurry.
+pub(crate) fn parse_retry_after(value: &[u8], now: SystemTime) -> Duration {
+    let Some(text) = std::str::from_utf8(value).ok().map(str::trim) else {
+        return MAX_PAUSE;
+    };
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Duration::try_from_secs_f64(secs).map_or(MAX_PAUSE, |wait| wait.min(MAX_PAUSE))
+        } else {
+            MAX_PAUSE
+        };
+    }
+    match httpdate::parse_http_date(text) {
+        Ok(at) => at
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_PAUSE),
+        Err(_) => MAX_PAUSE,
+    }
 }
 
 /// How long to hold back before attempt `attempt + 1`: "full jitter", a
@@ -339,6 +413,84 @@ mod tests {
         }
     }
 
+    /// A `Retry-After: 1e30` once panicked the job (issue 20): every value
+    /// a server could send is a pause within the cap.
+    #[test]
+    fn retry_after_is_read_defensively() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let at = |offset: i64| {
+            httpdate::fmt_http_date(if offset >= 0 {
+                now + Duration::from_secs(offset.unsigned_abs())
+            } else {
+                now - Duration::from_secs(offset.unsigned_abs())
+            })
+        };
+        let cases: Vec<(String, Duration)> = vec![
+            ("0".into(), Duration::ZERO),
+            ("5".into(), Duration::from_secs(5)),
+            (" 7 ".into(), Duration::from_secs(7)),
+            ("1.5".into(), Duration::from_millis(1500)),
+            ("60".into(), MAX_PAUSE),
+            ("61".into(), MAX_PAUSE),
+            ("1e30".into(), MAX_PAUSE),
+            ("18446744073709551616".into(), MAX_PAUSE),
+            ("1e309".into(), MAX_PAUSE),
+            ("inf".into(), MAX_PAUSE),
+            ("-1".into(), MAX_PAUSE),
+            ("-0.5".into(), MAX_PAUSE),
+            ("NaN".into(), MAX_PAUSE),
+            ("".into(), MAX_PAUSE),
+            ("soon".into(), MAX_PAUSE),
+            ("Fri, 32 Foo 2024 99:99:99 GMT".into(), MAX_PAUSE),
+            (at(10), Duration::from_secs(10)),
+            (at(3600), MAX_PAUSE),
+            (at(-10), Duration::ZERO),
+        ];
+        for (value, wait) in cases {
+            assert_eq!(parse_retry_after(value.as_bytes(), now), wait, "{value:?}");
+        }
+        assert_eq!(parse_retry_after(b"\xff\xfe", now), MAX_PAUSE);
+    }
+
+    proptest::proptest! {
+        /// Any bytes at any time: no panic, never above the cap.
+        #[test]
+        fn retry_after_never_panics_and_stays_within_the_cap(
+            value in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            now_secs in 0u64..(1 << 40),
+        ) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+            proptest::prop_assert!(parse_retry_after(&value, now) <= MAX_PAUSE);
+        }
+
+        /// Any number MusicBrainz could print, including the absurd: a
+        /// non-negative finite one is itself up to the cap; the rest the cap.
+        #[test]
+        fn retry_after_seconds_are_clamped(secs in proptest::num::f64::ANY) {
+            let now = SystemTime::UNIX_EPOCH;
+            for text in [format!("{secs}"), format!("{secs:e}")] {
+                let wait = parse_retry_after(text.as_bytes(), now);
+                let expected = if secs.is_finite() && secs >= 0.0 {
+                    Duration::try_from_secs_f64(secs.min(60.0)).unwrap_or(MAX_PAUSE)
+                } else {
+                    MAX_PAUSE
+                };
+                proptest::prop_assert_eq!(wait, expected, "{}", text);
+            }
+        }
+
+        /// Any HTTP date: the time until it, within the cap; zero if past.
+        #[test]
+        fn retry_after_dates_are_clamped(now_secs in 0u64..(1 << 35), offset in -100_000i64..100_000) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+            let at = SystemTime::UNIX_EPOCH
+                + Duration::from_secs(now_secs.saturating_add_signed(offset));
+            let wait = parse_retry_after(httpdate::fmt_http_date(at).as_bytes(), now);
+            let expected = Duration::from_secs(offset.max(0).unsigned_abs()).min(MAX_PAUSE);
+            proptest::prop_assert_eq!(wait, expected);
+        }
+    }
+
     #[test]
     fn permanence() {
         assert!(
@@ -356,5 +508,12 @@ mod tests {
             .is_permanent()
         );
         assert!(!FetchError::RateLimited { attempts: 5 }.is_permanent());
+        assert!(
+            FetchError::BodyTooLarge {
+                size: 17,
+                limit: 16
+            }
+            .is_permanent()
+        );
     }
 }

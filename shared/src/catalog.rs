@@ -42,6 +42,9 @@ pub enum CatalogError {
     EmptyQuery,
     #[error("query must be at most {MAX_QUERY_CHARS} characters, got {0}")]
     QueryTooLong(usize),
+    /// NUL or another control character in free text (see [`check_printable`]).
+    #[error("{0} must not contain control characters (found U+{1:04X})")]
+    ControlCharacter(&'static str, u32),
     #[error("filter {filter} does not apply to {kind} searches")]
     FilterNotApplicable {
         filter: &'static str,
@@ -61,17 +64,33 @@ pub fn page_size(requested: i32) -> Result<u32, CatalogError> {
     }
 }
 
-/// A search query, trimmed; empty or longer than [`MAX_QUERY_CHARS`] is an error.
+/// A search query, trimmed; empty, longer than [`MAX_QUERY_CHARS`] or
+/// holding a control character is an error.
 pub fn parse_query(raw: &str) -> Result<String, CatalogError> {
     let query = raw.trim();
     let chars = query.chars().count();
     if chars == 0 {
         return Err(CatalogError::EmptyQuery);
     }
+    check_printable("query", query)?;
     if chars > MAX_QUERY_CHARS {
         return Err(CatalogError::QueryTooLong(chars));
     }
     Ok(query.to_owned())
+}
+
+/// Free text a client sends (a search query, a filter value) must hold no
+/// control character (Unicode category Cc: NUL, U+0001..U+001F, DEL,
+/// U+0080..U+009F). PostgreSQL's `text` cannot hold NUL at all — the query
+/// would fail in the database and look like an outage — and the others
+/// never occur in a MusicBrainz name, so each is the client's mistake and is
+/// refused before any query is made. Whitespace around a query is trimmed
+/// first, so a trailing newline is no error; a tab inside one is.
+pub fn check_printable(field: &'static str, text: &str) -> Result<(), CatalogError> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(CatalogError::ControlCharacter(field, u32::from(c))),
+        None => Ok(()),
+    }
 }
 
 /// Which of an entity's paged lists a browse page belongs to (the
@@ -224,6 +243,9 @@ impl SearchFilter {
             ));
         }
         for (name, value) in [("type", &self.kind), ("status", &self.status)] {
+            if let Some(value) = value {
+                check_printable(name, value)?;
+            }
             if value
                 .as_ref()
                 .is_some_and(|v| v.trim().is_empty() || v.len() > 64)
@@ -488,6 +510,60 @@ mod tests {
             parse_query(&"a".repeat(201)),
             Err(CatalogError::QueryTooLong(201))
         );
+    }
+
+    /// NUL reached PostgreSQL and came back as an outage (issue 20): every
+    /// control character is refused up front, naming the field.
+    #[test]
+    fn control_characters_are_refused_with_the_field() {
+        for (raw, found) in [
+            ("\0", 0),
+            ("a\0b", 0),
+            ("\u{1}", 1),
+            ("the\tbeatles", 9),
+            ("x\u{1b}[31m", 0x1b),
+            ("\u{7f}", 0x7f),
+            ("a\u{85}b", 0x85),
+        ] {
+            assert_eq!(
+                parse_query(raw),
+                Err(CatalogError::ControlCharacter("query", found)),
+                "{raw:?}"
+            );
+        }
+        let e = parse_query("a\0").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "query must not contain control characters (found U+0000)"
+        );
+        // Printable oddities are queries like any other.
+        for ok in ["\u{200b}", "🎵", "a%_\\'\"", "Ｂｅａｔｌｅｓ", "\u{fffd}"] {
+            assert!(parse_query(ok).is_ok(), "{ok:?}");
+        }
+        for (filter, entity_type, set) in [
+            (
+                "type",
+                EntityType::ReleaseGroup,
+                SearchFilter {
+                    kind: Some("Al\0bum".into()),
+                    ..SearchFilter::default()
+                },
+            ),
+            (
+                "status",
+                EntityType::Release,
+                SearchFilter {
+                    status: Some("Official\n".into()),
+                    ..SearchFilter::default()
+                },
+            ),
+        ] {
+            let e = set.check(entity_type).unwrap_err();
+            assert!(
+                matches!(e, CatalogError::ControlCharacter(f, _) if f == filter),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

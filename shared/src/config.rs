@@ -137,6 +137,19 @@ pub struct MusicBrainzConfig {
     /// Attempts on 503/transport errors before a job is handed back to the queue.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
+    /// Largest response body accepted from MusicBrainz; a larger one is a
+    /// permanent failure (dead-lettered), refused from its Content-Length or
+    /// as soon as the bytes read pass the limit, so it is never held whole.
+    ///
+    /// Default 16 MiB. The largest recorded response (tests/fixtures/
+    /// musicbrainz) is 262 kB, a 10-track release with every `inc=`
+    /// (174 kB compact; the heaviest tracks weigh 17 kB each with their
+    /// relations). At that weight a 500-track release is about 8.5 MB, so
+    /// 16 MiB leaves twice that for the largest box sets, and it is also
+    /// query-api's largest gRPC answer (`MAX_RESPONSE_BYTES`): a bigger
+    /// release could not be served anyway.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -323,6 +336,9 @@ mod defaults {
     pub fn max_attempts() -> u32 {
         5
     }
+    pub fn max_body_bytes() -> u64 {
+        16 * 1024 * 1024
+    }
     pub fn ttl_secs() -> u64 {
         7 * 24 * 3600
     }
@@ -382,6 +398,7 @@ impl Default for MusicBrainzConfig {
             requests_per_second: defaults::requests_per_second(),
             timeout_ms: defaults::timeout_ms(),
             max_attempts: defaults::max_attempts(),
+            max_body_bytes: defaults::max_body_bytes(),
         }
     }
 }
@@ -666,6 +683,9 @@ impl Config {
         }
         if mb.max_attempts == 0 {
             return invalid("musicbrainz.max_attempts", "must be at least 1");
+        }
+        if mb.max_body_bytes == 0 {
+            return invalid("musicbrainz.max_body_bytes", "must be at least 1");
         }
         if mb.user_agent.trim().is_empty() {
             return invalid("musicbrainz.user_agent", "must not be empty");

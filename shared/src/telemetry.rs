@@ -19,7 +19,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{FilterExt as _, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -84,8 +84,9 @@ pub fn init(
             .with_tracer(provider.tracer(service))
             .with_filter(LevelFilter::INFO)
     });
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_level))
+        .and(credential_cap());
     // Colours only on a terminal, so log files stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
@@ -99,6 +100,35 @@ pub fn init(
         registry.with(fmt.with_filter(filter)).init();
     }
     Ok(Telemetry { provider })
+}
+
+/// The crates whose trace output carries credentials: lapin and
+/// amq-protocol dump every AMQP frame at TRACE, the login frame
+/// (`Connection.StartOk`, whose response spells `\0user\0password` in
+/// decimal bytes) included; tokio-postgres and postgres-protocol log at
+/// TRACE what goes over the wire. Targets match as prefixes, so
+/// `amq_protocol` covers `amq_protocol_tcp`, `_types` and `_uri`, and
+/// `tokio_postgres` covers `tokio_postgres_rustls`.
+const CREDENTIAL_BEARING: [&str; 4] = [
+    "amq_protocol",
+    "lapin",
+    "postgres_protocol",
+    "tokio_postgres",
+];
+
+/// The most those crates may log: DEBUG keeps their connection and query
+/// messages.
+const CREDENTIAL_CAP: LevelFilter = LevelFilter::DEBUG;
+
+/// A second filter ANDed with `RUST_LOG`'s: an event passes only if both
+/// let it. `RUST_LOG` can therefore lower these crates but never raise them
+/// past their cap — not with `lapin=trace`, nor with a more specific
+/// `lapin::io_loop=trace` that would win inside one `EnvFilter` — so the
+/// documented promise that no password reaches the logs holds at any level.
+fn credential_cap() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(CREDENTIAL_BEARING.map(|target| (target, CREDENTIAL_CAP)))
 }
 
 /// For test processes: spans get trace contexts (so propagation can be
@@ -199,6 +229,30 @@ pub fn from_amqp_headers(table: Option<&FieldTable>) -> HashMap<String, String> 
 mod tests {
     use super::*;
     use opentelemetry::context::FutureExt as _;
+
+    /// The frame dump of lapin (TRACE, in `lapin::io_loop`) stays out
+    /// whatever RUST_LOG asks for; other crates keep their TRACE.
+    #[test]
+    fn credential_bearing_crates_are_capped_below_trace() {
+        use tracing::Level;
+        let cap = credential_cap();
+        for target in [
+            "lapin",
+            "lapin::io_loop",
+            "amq_protocol::frame",
+            "amq_protocol_types",
+            "amq_protocol_tcp",
+            "tokio_postgres::connection",
+            "tokio_postgres_rustls",
+            "postgres_protocol::message::frontend",
+        ] {
+            assert!(!cap.would_enable(target, &Level::TRACE), "{target}");
+            assert!(cap.would_enable(target, &Level::DEBUG), "{target}");
+        }
+        for target in ["musicmeta_shared::amqp", "h2", "tonic"] {
+            assert!(cap.would_enable(target, &Level::TRACE), "{target}");
+        }
+    }
 
     /// With no OpenTelemetry layer (no exporter configured), a caller's
     /// trace still reaches the headers of what the task publishes.

@@ -441,6 +441,11 @@ pub enum ConnectionFault {
     /// Answers 200 announcing all of `body` in `Content-Length`, sends only
     /// its first `sent` bytes and closes: a response cut off in transit.
     Truncate { body: Vec<u8>, sent: usize },
+    /// Answers 200 with a chunked body (no Content-Length) that goes on
+    /// until the client hangs up: `{` and then spaces, up to 1 GiB, then
+    /// the connection is closed without ending the body. A client that
+    /// holds bodies whole never gets an answer out of it.
+    Endless,
 }
 
 #[derive(Debug, Default)]
@@ -560,6 +565,22 @@ async fn serve_connection(
             );
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(&body[..sent.min(body.len())]).await;
+            let _ = stream.shutdown().await;
+        }
+        Some(ConnectionFault::Endless) => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+            chunk.extend(std::iter::repeat_n(b' ', 64 * 1024));
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..(1 << 14) {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
             let _ = stream.shutdown().await;
         }
         None => {

@@ -650,6 +650,183 @@ async fn bad_input_is_invalid_argument_with_a_clear_message() {
     );
 }
 
+/// A NUL in a search query reached PostgreSQL and came back as
+/// `UNAVAILABLE` "the cache database is unavailable" (issue 20): control
+/// characters in a query or a text filter are the client's mistake,
+/// refused before any query with the reason.
+#[tokio::test]
+async fn control_characters_in_search_text_are_invalid_argument() {
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let mut catalog = catalog(&app).await;
+    for (query, found) in [
+        ("\0", "U+0000"),
+        ("beat\0les", "U+0000"),
+        ("\u{1}", "U+0001"),
+        ("a\u{1b}[2J", "U+001B"),
+        ("the\tbeatles", "U+0009"),
+        ("\u{7f}", "U+007F"),
+        ("\u{9f}x", "U+009F"),
+    ] {
+        let err = catalog
+            .search_artists(search_request(query))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{query:?}: {err:?}");
+        assert_eq!(
+            err.message(),
+            format!("query must not contain control characters (found {found})"),
+            "{query:?}"
+        );
+    }
+    let err = catalog
+        .search_artists(pb::SearchRequest {
+            r#type: Some("Gro\0up".into()),
+            ..search_request("x")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().starts_with("type must not contain"),
+        "{err:?}"
+    );
+    let err = catalog
+        .search_releases(pb::SearchRequest {
+            status: Some("\0".into()),
+            ..search_request("x")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().starts_with("status must not contain"),
+        "{err:?}"
+    );
+}
+
+/// Whatever text a client puts in a search (query and every text filter),
+/// the answer is a result or `INVALID_ARGUMENT`: never an outage
+/// (`UNAVAILABLE`) or a fault of ours (`INTERNAL`, `UNKNOWN`). Strings from
+/// proptest's generators (any Unicode scalar, control characters, SQL and
+/// LIKE metacharacters) plus a table of known troublemakers.
+#[tokio::test]
+async fn odd_search_strings_are_answered_or_invalid_never_an_outage() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    app.db
+        .connect()
+        .await
+        .batch_execute(
+            "INSERT INTO artist (mbid, name) VALUES (gen_random_uuid(), 'The Beatles'); \
+             INSERT INTO release (mbid, title) VALUES (gen_random_uuid(), 'Abbey Road')",
+        )
+        .await
+        .unwrap();
+    let mut catalog = catalog(&app).await;
+    let strategy = proptest::prop_oneof![
+        proptest::arbitrary::any::<String>(),
+        "[\\x00-\\x1f\\x7f-\\x9f a-z%_'\"\\\\*:&|!()<>-]{0,12}",
+        "\\PC{0,250}",
+    ];
+    let mut runner = TestRunner::deterministic();
+    let mut inputs: Vec<String> = [
+        "\0",
+        "%",
+        "_",
+        "\\",
+        "'",
+        "''",
+        "\"",
+        "%_%",
+        "' OR '1'='1",
+        "$1",
+        "::text",
+        "\u{feff}",
+        "\u{200b}",
+        "\u{fffd}",
+        "\u{10ffff}",
+        "\u{e000}",
+        "Ｂｅａｔｌｅｓ",
+        "ß",
+        "İ",
+        "ﬁ",
+        "🎵",
+        "a\u{301}",
+        "\u{2028}",
+        "\u{85}",
+        "\r\n",
+        " ",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    inputs.push("é".repeat(200));
+    inputs.push("x".repeat(10_000));
+    for _ in 0..150 {
+        inputs.push(strategy.new_tree(&mut runner).unwrap().current());
+    }
+    for text in &inputs {
+        let calls = [
+            (
+                "query",
+                catalog.search_artists(search_request(text)).await.err(),
+            ),
+            (
+                "type",
+                catalog
+                    .search_artists(pb::SearchRequest {
+                        r#type: Some(text.clone()),
+                        ..search_request("beatles")
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "country",
+                catalog
+                    .search_artists(pb::SearchRequest {
+                        country: Some(text.clone()),
+                        ..search_request("beatles")
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "status",
+                catalog
+                    .search_releases(pb::SearchRequest {
+                        status: Some(text.clone()),
+                        ..search_request("abbey")
+                    })
+                    .await
+                    .err(),
+            ),
+        ];
+        for (field, err) in calls {
+            let Some(err) = err else { continue };
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "{field} = {text:?}: {err:?}"
+            );
+            assert!(
+                err.message().contains(field),
+                "{field} = {text:?}: the reason does not name the field: {err:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn search_and_browse_use_their_indexes() {
     let db = TestDatabase::migrated().await;

@@ -207,6 +207,78 @@ async fn oversized_requests_get_a_clear_error() {
     assert_eq!(err.code(), Code::InvalidArgument);
 }
 
+/// The heaviest recorded release per track (17 kB a track with its
+/// recording's relations, aliases and genres).
+const HEAVY_RELEASE: &str = "be3a32ec-8d3d-41de-b102-12bcaaa33e78";
+
+/// A 500-track release: [`HEAVY_RELEASE`]'s tracks repeated on 5 media of
+/// 100, every track and recording with an MBID of its own.
+fn release_of_500_tracks(mbid: &str) -> Vec<u8> {
+    let mut release = fixtures::lookup_json(EntityType::Release, HEAVY_RELEASE);
+    let medium = release["media"][0].clone();
+    let tracks = medium["tracks"].as_array().expect("tracks").clone();
+    let media: Vec<serde_json::Value> = (0..5)
+        .map(|disc| {
+            let mut medium = medium.clone();
+            medium["id"] = uuid::Uuid::new_v4().to_string().into();
+            medium["position"] = (disc + 1).into();
+            medium["track-count"] = 100.into();
+            medium["track-offset"] = 0.into();
+            medium["tracks"] = (0..100)
+                .map(|i| {
+                    let mut track = tracks[i % tracks.len()].clone();
+                    track["id"] = uuid::Uuid::new_v4().to_string().into();
+                    track["position"] = (i + 1).into();
+                    track["number"] = (i + 1).to_string().into();
+                    track["recording"]["id"] = uuid::Uuid::new_v4().to_string().into();
+                    track
+                })
+                .collect();
+            medium
+        })
+        .collect();
+    release["media"] = media.into();
+    release["id"] = mbid.into();
+    serde_json::to_vec(&release).expect("json")
+}
+
+/// The largest answers stay within what gRPC clients take by default
+/// (4 MiB): a 500-track release, as MusicBrainz would send it with every
+/// relation, passes `musicbrainz.max_body_bytes` and comes back through a
+/// client with tonic's default limits. (Sizes are printed for the docs.)
+#[tokio::test]
+async fn a_500_track_release_fits_the_default_grpc_message_size() {
+    use prost::Message as _;
+
+    let app = TestApp::spawn().await;
+    let mbid = uuid::Uuid::new_v4().to_string();
+    let body = release_of_500_tracks(&mbid);
+    app.musicbrainz
+        .serve_body(EntityType::Release, &mbid, body.clone())
+        .await;
+    // Default limits: 4 MiB to decode.
+    let mut client = app.client().await;
+    let answer = client
+        .get_release(pb::GetReleaseRequest { mbid: mbid.clone() })
+        .await
+        .expect("served")
+        .into_inner();
+    let size = answer.encoded_len();
+    let release = answer.release.expect("release");
+    let tracks: usize = release.media.iter().map(|m| m.tracks.len()).sum();
+    assert_eq!(tracks, 500);
+    eprintln!(
+        "500-track release: {} bytes from MusicBrainz, {size} bytes as a gRPC answer",
+        body.len()
+    );
+    assert!(
+        (body.len() as u64) < app.config.musicbrainz.max_body_bytes / 2,
+        "{} bytes",
+        body.len()
+    );
+    assert!(size < 4 * 1024 * 1024, "{size} bytes");
+}
+
 /// A dead letter carries why it was given up on; once the cause is gone,
 /// an operator puts it back and it is done.
 #[tokio::test]

@@ -625,7 +625,7 @@ async fn jobs_travel_over_amqps_with_a_private_ca() {
 // ---------------------------------------------------------------------------
 // Passwords
 
-/// Runs `program` with `env` and RUST_LOG=trace and returns whether it
+/// Runs `program` with `env` and `RUST_LOG=trace` and returns whether it
 /// exited successfully and all it printed. With `stop_at`, the program is
 /// stopped once a line of its stderr contains that text (a worker retries
 /// a dead broker for ever).
@@ -635,12 +635,23 @@ async fn run_program(
     env: &[(&str, &str)],
     stop_at: Option<&str>,
 ) -> (bool, String) {
+    run_program_with_log(program, args, env, stop_at, "trace").await
+}
+
+/// [`run_program`] with another `RUST_LOG`.
+async fn run_program_with_log(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stop_at: Option<&str>,
+    rust_log: &str,
+) -> (bool, String) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let mut child = tokio::process::Command::new(musicmeta_tests::binaries::binary(program))
         .args(args)
         .env_clear()
         .envs(env.iter().copied())
-        .env("RUST_LOG", "trace")
+        .env("RUST_LOG", rust_log)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -713,6 +724,106 @@ async fn passwords_stay_out_of_errors_and_logs() {
                 "{program} {args:?} showed {secret}:\n{text}"
             );
         }
+    }
+}
+
+/// Which form of `secret` `text` shows, if any: as is, as the decimal
+/// bytes lapin prints a frame's payload in (any separators), or as hex
+/// (either case, any separators).
+fn shows_secret(text: &str, secret: &str) -> Option<&'static str> {
+    if text.contains(secret) {
+        return Some("plain");
+    }
+    let numbers: Vec<u32> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let bytes: Vec<u32> = secret.bytes().map(u32::from).collect();
+    if numbers.windows(bytes.len()).any(|w| w == bytes.as_slice()) {
+        return Some("decimal bytes");
+    }
+    let hex: String = text
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let secret_hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    hex.contains(&secret_hex).then_some("hex")
+}
+
+/// lapin logs the AMQP login frame at TRACE, its response spelling
+/// `\0user\0password` in decimal bytes (issue 20). Both programs, made to
+/// log in to the real broker with a distinctive (wrong) password at
+/// `RUST_LOG=trace`, show it in no form; the frame dump is capped even
+/// when RUST_LOG names lapin's frame writer itself.
+#[tokio::test]
+async fn the_amqp_password_stays_out_of_trace_logs() {
+    const PASSWORD: &str = "Qx7-amqp-pw-4711-zK";
+    let db = TestDatabase::migrated().await;
+    let mut broker = url::Url::parse(&musicmeta_tests::broker::url()).unwrap();
+    broker.set_password(Some(PASSWORD)).unwrap();
+    let broker = broker.to_string();
+    let user_agent = musicmeta_tests::app::TEST_USER_AGENT;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("AMQP_URL", broker.as_str()),
+        ("MUSICMETA_GRPC__LISTEN_ADDR", listen.as_str()),
+        ("MUSICMETA_MUSICBRAINZ__USER_AGENT", user_agent),
+    ];
+
+    // The worker connects at once, is refused and says it reconnects.
+    let (_, worker) = run_program("ingest-worker", &["run"], &env, Some("reconnecting")).await;
+    // query-api connects on the first miss: make one. Its answer is not
+    // looked at: the program is stopped as soon as it logs the failed
+    // publish, which may cut the call off before it is answered.
+    let miss = async {
+        let mut client = loop {
+            match MetadataServiceClient::connect(format!("http://{listen}")).await {
+                Ok(client) => break client,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let mut request = tonic::Request::new(pb::GetLabelRequest { mbid: WARP.into() });
+        request.set_timeout(Duration::from_secs(5));
+        let _ = client.get_label(request).await;
+    };
+    let ((_, api), ()) = tokio::join!(
+        run_program("query-api", &["serve"], &env, Some("publish failed")),
+        miss
+    );
+    // RUST_LOG aimed at the frame writer itself.
+    let (_, aimed) = run_program_with_log(
+        "ingest-worker",
+        &["run"],
+        &env,
+        Some("reconnecting"),
+        "trace,lapin::io_loop=trace,amq_protocol=trace",
+    )
+    .await;
+    for (program, text) in [
+        ("ingest-worker", &worker),
+        ("query-api", &api),
+        ("aimed", &aimed),
+    ] {
+        assert!(
+            text.contains("ACCESS_REFUSED") || text.contains("authentication"),
+            "{program} did not get as far as logging in:\n{text}"
+        );
+        assert_eq!(
+            shows_secret(text, PASSWORD),
+            None,
+            "{program} logged the AMQP password:\n{text}"
+        );
+        assert!(
+            text.lines().count() > 20,
+            "{program} logged at trace:\n{text}"
+        );
     }
 }
 

@@ -186,6 +186,100 @@ async fn a_server_error_that_never_ends_is_dead_lettered_with_reason_and_attempt
     assert_eq!(again.lane, Lane::Refresh);
 }
 
+/// A 503 whose `Retry-After` MusicBrainz could never mean (`1e30`) once
+/// panicked the job and dead-lettered it after one attempt (issue 20). It
+/// is a 503 like any other: every worker pauses for the cap (60 s) and the
+/// job comes back through the delay queues.
+#[tokio::test]
+async fn an_absurd_retry_after_pauses_at_the_cap_and_the_job_is_retried() {
+    let app = TestApp::spawn_with(options(8, &[])).await;
+    let mut reports = app.reports();
+    app.musicbrainz
+        .slow_down(EntityType::Label, LABEL, 1, "1e30")
+        .await;
+    let job = publish_label_job(&app, false, Lane::Refresh).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    assert!(
+        matches!(report.outcome, JobOutcome::Requeued { .. }),
+        "{report:?}"
+    );
+    assert!(letters(&app).await.is_empty(), "nothing is dead-lettered");
+    let paused: f64 = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT extract(epoch FROM max(paused_until) - clock_timestamp())::float8 \
+             FROM rate_budget",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        (50.0..=60.0).contains(&paused),
+        "the shared pause is the cap, not 1e30 s: {paused}"
+    );
+}
+
+/// MusicBrainz may not send more than `musicbrainz.max_body_bytes` (issue
+/// 20: a 5 MB title was stored and served). A body over it is a permanent
+/// failure, dead-lettered after one attempt with the key in the reason,
+/// and nothing is written: refused from its Content-Length (the default
+/// 16 MiB limit, a 17 MiB body), or, without one, as soon as the bytes
+/// read pass the limit — a body that never ends shows it is not read whole
+/// first.
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_dead_lettered_without_being_read_whole() {
+    let upstream = FaultyUpstream::start().await;
+    let app = TestApp::spawn_with(options(
+        8,
+        &[("MUSICMETA_MUSICBRAINZ__BASE_URL", upstream.base_url())],
+    ))
+    .await;
+    assert_eq!(app.config.musicbrainz.max_body_bytes, 16 * 1024 * 1024);
+    upstream.forward_to(&app.musicbrainz);
+    let mut reports = app.reports();
+
+    // A label whose name alone is 17 MiB: valid JSON, with Content-Length.
+    let mut body = format!(r#"{{"id":"{LABEL}","name":""#).into_bytes();
+    body.extend(std::iter::repeat_n(b'x', 17 * 1024 * 1024));
+    body.extend_from_slice(br#""}"#);
+    let declared = format!("{} bytes", body.len());
+    app.musicbrainz
+        .serve_body_times(EntityType::Label, LABEL, body, 1)
+        .await;
+    let started = std::time::Instant::now();
+    let job = publish_label_job(&app, false, Lane::Interactive).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    let JobOutcome::DeadLettered { reason } = &report.outcome else {
+        panic!("{report:?}");
+    };
+    assert!(reason.contains("musicbrainz.max_body_bytes"), "{reason}");
+    assert!(reason.contains(&declared), "the declared size: {reason}");
+    eprintln!("17 MiB body dead-lettered after {:?}", started.elapsed());
+
+    // No Content-Length, and no end.
+    upstream.push(ConnectionFault::Endless, 1);
+    let started = std::time::Instant::now();
+    let job = publish_label_job(&app, false, Lane::Interactive).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    let JobOutcome::DeadLettered { reason } = &report.outcome else {
+        panic!("{report:?}");
+    };
+    assert!(reason.contains("musicbrainz.max_body_bytes"), "{reason}");
+    eprintln!("endless body dead-lettered after {:?}", started.elapsed());
+
+    let letters = letters(&app).await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert!(letters.iter().all(|l| l.attempts == Some(1)), "{letters:?}");
+    assert_eq!(app.db.count("SELECT count(*) FROM label").await, 0);
+    // The recording itself is well within the limit and is stored.
+    let job = publish_label_job(&app, false, Lane::Interactive).await;
+    let report = next_report(&mut reports, |r| r.job_id == Some(job.job_id)).await;
+    assert_eq!(report.outcome, stored());
+}
+
 #[tokio::test]
 async fn a_timeout_is_retried() {
     // The stub answers the first lookup long after the client gave up.
