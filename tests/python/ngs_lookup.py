@@ -13,7 +13,11 @@ document on stdout.
     artist MBID [--inc a,b]         get_artist_by_id
     label MBID [--inc a,b]          get_label_by_id
     release-group MBID [--inc a,b]  get_release_group_by_id
-    browse-releases release-group|artist MBID [--inc a,b] [--limit N] [--offset N]
+    browse-releases release-group|artist|label MBID [--inc a,b] [--limit N] [--offset N]
+    browse-release-groups artist|release MBID [--inc a,b] [--limit N] [--offset N]
+    search-recordings QUERY         search_recordings(QUERY) (Lucene syntax, as typed)
+    isrc ISRC [--inc a,b]           get_recordings_by_isrc
+    iswc ISWC                       get_works_by_iswc
     discid DISCID [--toc '1 2 150 ...'] [--no-cdstubs] [--inc a,b]
                                     get_releases_by_discid ('-' as DISCID: TOC only)
 
@@ -60,7 +64,8 @@ def parse_args(argv):
     ap.add_argument("--format", choices=("xml", "json"), default="xml")
     ap.add_argument("--useragent", default="beets/2.5.1", help="app/version (default mimics beets 2.5.1)")
     ap.add_argument("command", choices=("release", "recording", "artist", "label", "release-group",
-                                        "browse-releases", "discid"))
+                                        "browse-releases", "browse-release-groups", "search-recordings",
+                                        "isrc", "iswc", "discid"))
     ap.add_argument("args", nargs="+")
     ap.add_argument("--inc", default=None, help="comma-separated includes")
     ap.add_argument("--limit", type=int)
@@ -87,6 +92,15 @@ def run(a):
         linked, mbid = a.args[0], a.args[1]
         kw = {"release_group": mbid} if linked == "release-group" else {linked: mbid}
         return mb.browse_releases(includes=inc, limit=a.limit, offset=a.offset, **kw)
+    if c == "browse-release-groups":
+        linked, mbid = a.args[0], a.args[1]
+        return mb.browse_release_groups(includes=inc, limit=a.limit, offset=a.offset, **{linked: mbid})
+    if c == "search-recordings":
+        return mb.search_recordings(query=a.args[0], limit=a.limit, offset=a.offset)
+    if c == "isrc":
+        return mb.get_recordings_by_isrc(a.args[0], includes=inc)
+    if c == "iswc":
+        return mb.get_works_by_iswc(a.args[0])
     if c == "discid":
         return mb.get_releases_by_discid(a.args[0], includes=inc, toc=a.toc, cdstubs=not a.no_cdstubs)
     raise AssertionError(c)

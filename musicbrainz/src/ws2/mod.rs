@@ -15,6 +15,8 @@
 //!   upstream request that answers it.
 //! - [`project`]: the superset fetched once per entity, and the deletions that
 //!   cut a smaller answer out of it.
+//! - [`xml`]: the MMD 2.0 XML face of an answer, written from its (projected)
+//!   JSON as MusicBrainz's XML serializer writes it, and its XML error body.
 //!
 //! Everything here assumes a GET: writes (POST, PUT, DELETE) are passed
 //! through by the facade and never parsed.
@@ -24,12 +26,18 @@ pub mod inc;
 pub mod project;
 pub mod request;
 pub mod resource;
+pub mod xml;
 
 pub use format::{Format, negotiate, negotiate_for};
 pub use inc::IncSet;
 pub use project::{derivable, project, superset};
 pub use request::{Kind, Request, error_format};
 pub use resource::Resource;
+pub use xml::XmlError;
+
+/// The second line of every MusicBrainz error: the `help` of a JSON error,
+/// the second `<text>` of an XML one.
+pub const USAGE: &str = "For usage, please see: https://musicbrainz.org/development/mmd";
 
 /// An answer MusicBrainz gives instead of a document: the HTTP status and
 /// its exact message text (the `error` of a JSON body, the first `<text>` of

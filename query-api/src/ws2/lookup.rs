@@ -56,10 +56,10 @@ pub(super) async fn answer(api: &Ws2Api, request: &Request, cx: &Context<'_>) ->
             None => superset_document(api, request, cx).await,
         }
     } else {
-        document(api, request, request, None, cx).await
+        document(api, request, &stored_as_json(request), None, cx).await
     };
     result.unwrap_or_else(|error| {
-        Reply::error(Format::Json, error.http_status(), error.client_message())
+        Reply::error(request.format, error.http_status(), error.client_message())
     })
 }
 
@@ -117,7 +117,7 @@ async fn typed(
                 mbid,
             } => (mbid, true),
             Resolved::NotFound(_) => {
-                return Ok(Reply::not_found(Format::Json, cache_of(asked, true)));
+                return Ok(Reply::not_found(request.format, cache_of(asked, true)));
             }
             Resolved::Unknown(mbid) => (mbid, false),
         };
@@ -133,12 +133,12 @@ async fn typed(
                 .request(FetchRequest::fetch(job, Lane::Interactive))
                 .await?;
             if outcome == Requested::Staged {
-                return Ok(Reply::not_yet(Format::Json, api.retry_after().await));
+                return Ok(Reply::not_yet(request.format, api.retry_after().await));
             }
             asked = true;
         }
         if !wait.for_fill(Filled::Entity(entity_type, mbid)).await {
-            return Ok(Reply::not_yet(Format::Json, api.retry_after().await));
+            return Ok(Reply::not_yet(request.format, api.retry_after().await));
         }
     }
 }
@@ -172,13 +172,8 @@ async fn load_typed(
     if !covers {
         return Ok(Some(Loaded::Outdated));
     }
-    let entry = render::projected(
-        &stored.body,
-        request.resource,
-        &request.inc,
-        stored.fetched_at,
-    )
-    .map_err(|e| DbError::Inconsistent(e.to_string()))?;
+    let entry = render::rendered(stored.body, request, Some(&request.inc), stored.fetched_at)
+        .map_err(|e| DbError::Inconsistent(e.to_string()))?;
     inner.hot.insert(ticket, key, &entry);
     Ok(Some(Loaded::Entry(entry)))
 }
@@ -203,12 +198,17 @@ fn typed_answer(
     }
     let cache = cache_of(filled, fresh);
     if mbid == requested {
-        return Reply::Document { entry, cache };
+        return Reply::Document {
+            entry,
+            cache,
+            format: request.format,
+        };
     }
     Reply::Moved {
         location: location(api, cx, request.resource, mbid),
         entry,
         cache,
+        format: request.format,
     }
 }
 
@@ -220,15 +220,12 @@ async fn superset_document(
     cx: &Context<'_>,
 ) -> Result<Reply, ApiError> {
     let Some(superset) = ws2::superset(request.resource) else {
-        return document(api, request, request, None, cx).await;
+        return document(api, request, &stored_as_json(request), None, cx).await;
     };
     let whole = Request {
-        resource: request.resource,
-        kind: request.kind.clone(),
         inc: superset,
         params: Default::default(),
-        format: Format::Json,
-        credentials_in_query: false,
+        ..stored_as_json(request)
     };
     document(api, request, &whole, Some(&request.inc), cx).await
 }
@@ -265,6 +262,7 @@ async fn document(
             return Ok(Reply::Document {
                 entry,
                 cache: cache_of(asked, fresh),
+                format: request.format,
             });
         }
         let ticket = inner.hot.ticket(&rendering);
@@ -280,30 +278,44 @@ async fn document(
                 api.refresh_document(stored, &key);
             }
             let cache = cache_of(asked, fresh);
-            let entry = match project {
-                Some(inc) => render::projected(&doc.body, request.resource, inc, doc.fetched_at)
-                    .map_err(|e| DbError::Inconsistent(e.to_string()))?,
-                None => render::verbatim(doc.body, doc.fetched_at),
+            let status = doc.status;
+            let fetched_at = doc.fetched_at;
+            let render = || {
+                render::rendered(doc.body, request, project, fetched_at)
+                    .map_err(|e| DbError::Inconsistent(e.to_string()))
             };
-            return Ok(match doc.status {
+            return Ok(match status {
                 200 => {
+                    let entry = render()?;
                     inner.hot.insert(ticket, rendering, &entry);
-                    Reply::Document { entry, cache }
+                    Reply::Document {
+                        entry,
+                        cache,
+                        format: request.format,
+                    }
                 }
-                404 => Reply::not_found(Format::Json, cache),
+                404 => Reply::not_found(request.format, cache),
                 301 => {
                     let moved_to = doc
                         .location
                         .as_deref()
                         .and_then(last_segment)
-                        .unwrap_or_default();
+                        .unwrap_or_default()
+                        .to_owned();
+                    // The body of a redirect is only a courtesy: one that
+                    // does not render is left out, the Location is what
+                    // clients follow.
+                    let entry = render().unwrap_or_else(|_| render::empty(fetched_at));
                     Reply::Moved {
-                        location: location_of(api, cx, request.resource, moved_to),
+                        location: location_of(api, cx, request.resource, &moved_to),
                         entry,
                         cache,
+                        format: request.format,
                     }
                 }
-                status => Reply::error(Format::Json, status, "MusicBrainz answered with an error"),
+                status => {
+                    Reply::error(request.format, status, "MusicBrainz answered with an error")
+                }
             });
         }
         if !asked {
@@ -313,13 +325,23 @@ async fn document(
                 .request(FetchRequest::document(job, &key, Lane::Interactive))
                 .await?;
             if outcome == Requested::Staged {
-                return Ok(Reply::not_yet(Format::Json, api.retry_after().await));
+                return Ok(Reply::not_yet(request.format, api.retry_after().await));
             }
             asked = true;
         }
         if !wait.for_fill(filled).await {
-            return Ok(Reply::not_yet(Format::Json, api.retry_after().await));
+            return Ok(Reply::not_yet(request.format, api.retry_after().await));
         }
+    }
+}
+
+/// What is stored for `request`: MusicBrainz's JSON answer to it, whatever
+/// format the client asked for (the key leaves the format out).
+fn stored_as_json(request: &Request) -> Request {
+    Request {
+        format: Format::Json,
+        credentials_in_query: false,
+        ..request.clone()
     }
 }
 

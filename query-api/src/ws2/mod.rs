@@ -17,7 +17,8 @@
 //! Layout:
 //! - [`lookup`]: where an answer comes from, and waiting for a fill.
 //! - [`reply`]: the HTTP answers: headers, ETag and 304, errors, redirects.
-//! - [`render`]: a stored document as the bytes a request gets.
+//! - [`render`]: a stored document as the bytes a request gets, in JSON or
+//!   in MusicBrainz's XML (written from the JSON by the grammar crate).
 //! - [`forward`]: relaying to MusicBrainz, and the switch that refuses it.
 //! - [`limit`]: the optional per-client request rate.
 
@@ -169,13 +170,9 @@ impl Ws2Api {
         if request.needs_credentials() || request.resource == Resource::Collection {
             return self.forward(method, uri, headers, body).await;
         }
-        if request.format != Format::Json {
-            return Reply::error(
-                request.format,
-                406,
-                "This MusicBrainz cache answers JSON only for now: add fmt=json to the query, \
-                 or send Accept: application/json.",
-            );
+        if request.format == Format::Txt {
+            // genre/all?fmt=txt, the one text answer: MusicBrainz's as is.
+            return self.forward(method, uri, headers, body).await;
         }
         let context = lookup::Context {
             headers,

@@ -1,42 +1,60 @@
 //! A stored document as the bytes a request gets: cut down to the request's
 //! inc= when it comes from a superset document (the projection rules live
-//! in the ws/2 grammar, one copy for every format), serialised, and given
-//! MusicBrainz's kind of ETag (the MD5 of the body).
+//! in the ws/2 grammar, one copy for every format), written in the
+//! request's format (the JSON as is, or MusicBrainz's XML written from it),
+//! and given MusicBrainz's kind of ETag (the MD5 of the body).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use musicmeta_musicbrainz::ws2::{self, IncSet, Resource};
+use musicmeta_musicbrainz::ws2::{self, Format, IncSet, Request, XmlError};
 
 use crate::hot::HotEntry;
 
-/// Why a stored document could not be rendered: its JSON is not JSON,
-/// which only a hand edit of the database could cause.
+/// Why a stored document could not be rendered. Stored documents are the
+/// JSON MusicBrainz gave, so either means the row is not what the worker
+/// wrote (a hand edit) or MusicBrainz changed its JSON.
 #[derive(Debug, thiserror::Error)]
-#[error("stored document is not JSON: {0}")]
-pub(super) struct RenderError(#[from] serde_json::Error);
-
-/// `body` (a stored document's JSON text) cut down to `inc` as a lookup of
-/// `resource` asks, ready to send.
-pub(super) fn projected(
-    body: &str,
-    resource: Resource,
-    inc: &IncSet,
-    fetched_at: SystemTime,
-) -> Result<HotEntry, RenderError> {
-    let mut document: serde_json::Value = serde_json::from_str(body)?;
-    ws2::project(&mut document, resource, inc);
-    Ok(entry(
-        Bytes::from(serde_json::to_vec(&document)?),
-        fetched_at,
-    ))
+pub(super) enum RenderError {
+    #[error("stored document is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Xml(#[from] XmlError),
 }
 
-/// `body` as stored: the exact answer to the request.
-pub(super) fn verbatim(body: String, fetched_at: SystemTime) -> HotEntry {
-    entry(Bytes::from(body), fetched_at)
+/// `body` (a stored document's JSON text) as `request` gets it: cut down to
+/// `project` when the document is a superset, then in `request.format`.
+/// The JSON answer to the exact request is sent as stored, unparsed.
+pub(super) fn rendered(
+    body: String,
+    request: &Request,
+    project: Option<&IncSet>,
+    fetched_at: SystemTime,
+) -> Result<HotEntry, RenderError> {
+    if request.format == Format::Json && project.is_none() {
+        return Ok(entry(Bytes::from(body), fetched_at));
+    }
+    let mut document: serde_json::Value = serde_json::from_str(&body)?;
+    if let Some(inc) = project {
+        ws2::project(&mut document, request.resource, inc);
+    }
+    let bytes = match request.format {
+        Format::Xml => Bytes::from(ws2::xml::render(request, &document)?),
+        // Only genre/all has a text face, and the facade does not store it.
+        Format::Json | Format::Txt => Bytes::from(serde_json::to_vec(&document)?),
+    };
+    Ok(entry(bytes, fetched_at))
+}
+
+/// No body at all (a redirect whose document cannot be written).
+pub(super) fn empty(fetched_at: SystemTime) -> HotEntry {
+    HotEntry {
+        fetched_at,
+        body: Bytes::new(),
+        etag: None,
+    }
 }
 
 fn entry(body: Bytes, fetched_at: SystemTime) -> HotEntry {

@@ -16,12 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use musicmeta_musicbrainz::forward::Forwarded;
-use musicmeta_musicbrainz::ws2::{Format, Ws2Error};
+use musicmeta_musicbrainz::ws2::{self, Format, Ws2Error, xml};
 
 use crate::hot::HotEntry;
 
-/// MusicBrainz's pointer to its documentation, in every error body.
-const HELP: &str = "For usage, please see: https://musicbrainz.org/development/mmd";
 /// MusicBrainz's own words when it asks a client to slow down.
 const SLOW_DOWN: &str = "Your requests are exceeding the allowable rate limit. Please see \
                          http://wiki.musicbrainz.org/XMLWebService for more information.";
@@ -50,14 +48,19 @@ impl Cache {
 /// One answer, before it becomes a response.
 #[derive(Debug)]
 pub enum Reply {
-    /// A document, as rendered for the request.
-    Document { entry: HotEntry, cache: Cache },
+    /// A document, as rendered for the request in `format`.
+    Document {
+        entry: HotEntry,
+        cache: Cache,
+        format: Format,
+    },
     /// A merged MBID: MusicBrainz answers 301 to the surviving entity, with
     /// its document in the body.
     Moved {
         location: String,
         entry: HotEntry,
         cache: Cache,
+        format: Format,
     },
     /// An error in MusicBrainz's shape.
     Error {
@@ -145,13 +148,19 @@ impl Reply {
     /// `If-None-Match`).
     pub fn into_response(self, request: &HeaderMap) -> Response {
         match self {
-            Reply::Document { entry, cache } => document(StatusCode::OK, entry, cache, request),
+            Reply::Document {
+                entry,
+                cache,
+                format,
+            } => document(StatusCode::OK, entry, cache, format, request),
             Reply::Moved {
                 location,
                 entry,
                 cache,
+                format,
             } => {
-                let mut response = document(StatusCode::MOVED_PERMANENTLY, entry, cache, request);
+                let mut response =
+                    document(StatusCode::MOVED_PERMANENTLY, entry, cache, format, request);
                 if let Ok(location) = HeaderValue::from_str(&location) {
                     response.headers_mut().insert(LOCATION, location);
                 }
@@ -194,7 +203,13 @@ impl Reply {
 }
 
 /// A rendered document, or 304 when the client holds the same bytes.
-fn document(status: StatusCode, entry: HotEntry, cache: Cache, request: &HeaderMap) -> Response {
+fn document(
+    status: StatusCode,
+    entry: HotEntry,
+    cache: Cache,
+    format: Format,
+    request: &HeaderMap,
+) -> Response {
     let etag = entry
         .etag
         .as_deref()
@@ -220,7 +235,7 @@ fn document(status: StatusCode, entry: HotEntry, cache: Cache, request: &HeaderM
         *response.status_mut() = status;
         response.headers_mut().insert(
             CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
+            HeaderValue::from_static(format.content_type()),
         );
         response
     };
@@ -239,25 +254,10 @@ fn error_body(format: Format, message: &str) -> (&'static str, Bytes) {
         Format::Txt => (format.content_type(), Bytes::from(message.to_owned())),
         Format::Json => (
             format.content_type(),
-            serde_json::json!({ "error": message, "help": HELP })
+            serde_json::json!({ "error": message, "help": ws2::USAGE })
                 .to_string()
                 .into(),
         ),
-        Format::Xml => (
-            format.content_type(),
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><text>{}</text><text>{}</text></error>",
-                xml_escape(message),
-                xml_escape(HELP)
-            )
-            .into(),
-        ),
+        Format::Xml => (format.content_type(), xml::error(message).into()),
     }
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -1,7 +1,7 @@
 //! Real MusicBrainz clients against the ws/2 HTTP API, changed only in the
 //! host they talk to: beets (its musicbrainz plugin, from PyPI), Picard's
 //! exact requests (replayed with its headers and inc lists, from its
-//! source), and musicbrainzngs in JSON mode. What they parse must equal the
+//! source), and musicbrainzngs in JSON and XML modes. What they parse must equal the
 //! recorded MusicBrainz answers.
 //!
 //! Needs `python3` with the packages of tests/python/requirements.txt;
@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use musicmeta_musicbrainz::ws2;
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_tests::python::{self, describe};
 use musicmeta_tests::{TestApp, TestOptions, fixtures};
@@ -181,4 +182,389 @@ async fn musicbrainzngs_in_json_mode_reads_the_cache() {
     let want = fixtures::lookup_json(EntityType::Label, WARP);
     assert_eq!(answer["id"], WARP);
     assert_eq!(answer["name"], want["name"]);
+}
+
+// ---------------------------------------------------------------------------
+// musicbrainzngs in its default XML mode (beets <= 2.5, whipper, Headphones)
+
+/// beets 2.0-2.5's release `inc`, as musicbrainzngs sends it.
+const BEETS25_RELEASE_INC: &str = "artists+media+recordings+release-groups+labels+artist-credits\
+                                   +aliases+recording-level-rels+work-rels+work-level-rels\
+                                   +artist-rels+isrcs+url-rels+release-rels+tags";
+
+/// What musicbrainzngs parsed from the facade's XML (no `fmt`, no
+/// `Accept`: MusicBrainz's default), as JSON.
+async fn ngs_xml(app: &TestApp, args: &[&str]) -> Value {
+    let mut all = vec![app.http_addr.to_string()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let output = run("ngs_lookup.py", &all).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        describe(&output)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&output)))
+}
+
+/// The recorded answer cut down to `inc` as MusicBrainz would answer it.
+fn recorded(entity_type: EntityType, mbid: &str, inc: &str) -> Value {
+    let mut doc = fixtures::lookup_json(entity_type, mbid);
+    let path = format!("{}/{mbid}", entity_type.as_str());
+    let query = format!("inc={inc}");
+    let request = ws2::Request::parse(&path, Some(&query), None).expect("a valid request");
+    ws2::project(&mut doc, request.resource, &request.inc);
+    doc
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// "Name1 & Name2", as musicbrainzngs joins a credit (`artist-credit-phrase`).
+fn credit_phrase(credit: &Value) -> String {
+    credit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{}{}", s(&c["name"]), s(&c["joinphrase"])))
+        .collect()
+}
+
+fn credit_ids(credit: &Value) -> Vec<String> {
+    credit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("artist").map(|a| s(&a["id"]).to_owned()))
+        .collect()
+}
+
+/// A number as musicbrainzngs gives it: text for element values, an
+/// integer for `count` attributes.
+fn number(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|l| l.parse().ok()))
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| s(&x["id"]).to_owned())
+        .collect()
+}
+
+/// Compares what musicbrainzngs read of a release with the recorded JSON;
+/// returns the tracks and ISRCs compared.
+fn compare_release(r: &Value, want: &Value) -> (usize, usize) {
+    let id = s(&want["id"]);
+    // Empty values are left out of XML, except a barcode known to be
+    // empty (`<barcode></barcode>`), which is read as "".
+    for field in ["id", "title", "date", "country", "status", "barcode"] {
+        let want = want
+            .get(field)
+            .filter(|v| !v.is_null() && (*v != "" || field == "barcode"));
+        assert_eq!(r.get(field), want, "{id}: {field}");
+    }
+    assert_eq!(
+        s(&r["artist-credit-phrase"]),
+        credit_phrase(&want["artist-credit"]),
+        "{id}"
+    );
+    assert_eq!(
+        credit_ids(&r["artist-credit"]),
+        credit_ids(&want["artist-credit"]),
+        "{id}"
+    );
+    assert_eq!(
+        r["release-group"]["id"], want["release-group"]["id"],
+        "{id}"
+    );
+    assert_eq!(
+        r["release-group"]["title"], want["release-group"]["title"],
+        "{id}"
+    );
+    let labels = want["label-info"].as_array().cloned().unwrap_or_default();
+    let ngs_labels = r["label-info-list"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ngs_labels.len(), labels.len(), "{id}");
+    for (nl, l) in ngs_labels.iter().zip(&labels) {
+        assert_eq!(
+            nl.get("catalog-number"),
+            l.get("catalog-number").filter(|v| !v.is_null()),
+            "{id}"
+        );
+        assert_eq!(nl["label"]["id"], l["label"]["id"], "{id}");
+    }
+    let media = want["media"].as_array().cloned().unwrap_or_default();
+    let ngs_media = r["medium-list"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ngs_media.len(), media.len(), "{id}");
+    let (mut tracks, mut isrcs) = (0, 0);
+    for (nm, m) in ngs_media.iter().zip(&media) {
+        assert_eq!(number(&nm["position"]), m["position"].as_i64(), "{id}");
+        assert_eq!(
+            nm.get("format"),
+            m.get("format").filter(|v| !v.is_null()),
+            "{id}"
+        );
+        let want_tracks = m["tracks"].as_array().cloned().unwrap_or_default();
+        let got = nm["track-list"].as_array().cloned().unwrap_or_default();
+        assert_eq!(got.len(), want_tracks.len(), "{id}");
+        assert_eq!(
+            number(&nm["track-count"]),
+            m["track-count"].as_i64(),
+            "{id}"
+        );
+        for (nt, t) in got.iter().zip(&want_tracks) {
+            let (rec, nrec) = (&t["recording"], &nt["recording"]);
+            assert_eq!(nt["id"], t["id"], "{id}");
+            assert_eq!(number(&nt["position"]), t["position"].as_i64(), "{id}");
+            assert_eq!(nt["number"], t["number"], "{id}");
+            // XML leaves out a track title equal to its recording's; the
+            // client then takes the recording's, as beets does.
+            assert_eq!(
+                nt.get("title").unwrap_or(&nrec["title"]),
+                &t["title"],
+                "{id}"
+            );
+            assert_eq!(
+                number(&nt["track_or_recording_length"]),
+                t["length"].as_i64(),
+                "{id}"
+            );
+            assert_eq!(nrec["id"], rec["id"], "{id}");
+            assert_eq!(nrec["title"], rec["title"], "{id}");
+            assert_eq!(number(&nrec["length"]), rec["length"].as_i64(), "{id}");
+            // Likewise the credit: the recording's where the track's is left out.
+            assert_eq!(
+                s(&nt["artist-credit-phrase"]),
+                credit_phrase(&t["artist-credit"]),
+                "{id}"
+            );
+            assert_eq!(
+                credit_ids(&nt["artist-credit"]),
+                credit_ids(&t["artist-credit"]),
+                "{id}"
+            );
+            let want_isrcs = rec["isrcs"].as_array().cloned().unwrap_or_default();
+            let got_isrcs = nrec["isrc-list"].as_array().cloned().unwrap_or_default();
+            assert_eq!(got_isrcs, want_isrcs, "{id}");
+            isrcs += want_isrcs.len();
+            // Work relations: where beets reads composers and lyricists.
+            let works = rec["relations"].as_array().map_or(0, |l| {
+                l.iter().filter(|x| x["target-type"] == "work").count()
+            });
+            assert_eq!(
+                nrec["work-relation-list"].as_array().map_or(0, Vec::len),
+                works,
+                "{id}"
+            );
+            tracks += 1;
+        }
+    }
+    (tracks, isrcs)
+}
+
+/// musicbrainzngs as beets 2.0-2.5 runs it: no `fmt`, so the cache must
+/// answer MusicBrainz's XML, which ngs parses into its own shape. Every
+/// title, id, date, position, length, ISRC and credit it reads equals the
+/// recorded JSON's, for lookups of each typed entity, browses, a search, an
+/// ISRC, an ISWC and a disc ID.
+#[tokio::test]
+async fn musicbrainzngs_reads_the_cache_in_xml() {
+    python::require("import musicbrainzngs");
+    let app = spawn().await;
+
+    let (mut tracks, mut isrcs) = (0, 0);
+    for mbid in BEETS_RELEASES {
+        // No --inc: the script sends beets 2.5.1's release includes.
+        let got = ngs_xml(&app, &["release", mbid]).await;
+        let (t, i) = compare_release(
+            &got["release"],
+            &recorded(EntityType::Release, mbid, BEETS25_RELEASE_INC),
+        );
+        tracks += t;
+        isrcs += i;
+    }
+    assert_eq!((tracks, isrcs), (26, 3), "tracks and ISRCs compared");
+
+    // A recording with its releases and ISRCs.
+    let rec_id = "b9ad642e-b012-41c7-b72a-42cf4911f9ff";
+    let got = ngs_xml(
+        &app,
+        &[
+            "recording",
+            rec_id,
+            "--inc",
+            "artist-credits,releases,isrcs",
+        ],
+    )
+    .await;
+    let (r, want) = (
+        &got["recording"],
+        recorded(
+            EntityType::Recording,
+            rec_id,
+            "artist-credits+releases+isrcs",
+        ),
+    );
+    assert_eq!(r["id"], want["id"]);
+    assert_eq!(r["title"], want["title"]);
+    assert_eq!(number(&r["length"]), want["length"].as_i64());
+    assert_eq!(
+        s(&r["artist-credit-phrase"]),
+        credit_phrase(&want["artist-credit"])
+    );
+    assert_eq!(r["isrc-list"], want["isrcs"]);
+    assert_eq!(ids(&r["release-list"]), ids(&want["releases"]));
+    for (nr, rel) in r["release-list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(want["releases"].as_array().unwrap())
+    {
+        assert_eq!(nr["title"], rel["title"]);
+        assert_eq!(nr.get("date"), rel.get("date").filter(|d| !s(d).is_empty()));
+    }
+
+    // An artist, a label and a release group with their aliases, tags, ...
+    let artist_id = "db92a151-1ac2-438b-bc43-b82e149ddd50";
+    let inc = "aliases+genres+ratings+tags";
+    let got = ngs_xml(
+        &app,
+        &["artist", artist_id, "--inc", "aliases,ratings,tags"],
+    )
+    .await;
+    let (a, want) = (&got["artist"], recorded(EntityType::Artist, artist_id, inc));
+    for field in ["id", "name", "sort-name", "country", "type"] {
+        assert_eq!(a[field], want[field], "artist {field}");
+    }
+    assert_eq!(a["life-span"]["begin"], want["life-span"]["begin"]);
+    let aliases = |l: &Value| -> Vec<String> {
+        let mut names: Vec<String> = l
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| s(x.get("alias").unwrap_or(&x["name"])).to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(aliases(&a["alias-list"]), aliases(&want["aliases"]));
+    assert_eq!(
+        a["tag-list"].as_array().map_or(0, Vec::len),
+        want["tags"].as_array().map_or(0, Vec::len)
+    );
+    assert_eq!(
+        a["rating"]["rating"].as_str().map(str::to_owned),
+        want["rating"]["value"].as_f64().map(|v| v.to_string())
+    );
+
+    let got = ngs_xml(&app, &["label", WARP, "--inc", "aliases"]).await;
+    let (l, want) = (&got["label"], recorded(EntityType::Label, WARP, "aliases"));
+    for field in ["id", "name", "sort-name", "country"] {
+        assert_eq!(l[field], want[field], "label {field}");
+    }
+    assert_eq!(number(&l["label-code"]), want["label-code"].as_i64());
+    assert_eq!(aliases(&l["alias-list"]), aliases(&want["aliases"]));
+
+    let rg_id = "c9fdb94c-4975-4ed6-a96f-ef6d80bb7738";
+    let got = ngs_xml(
+        &app,
+        &["release-group", rg_id, "--inc", "artist-credits,releases"],
+    )
+    .await;
+    let (g, want) = (
+        &got["release-group"],
+        recorded(EntityType::ReleaseGroup, rg_id, "artist-credits+releases"),
+    );
+    assert_eq!(g["id"], want["id"]);
+    assert_eq!(g["title"], want["title"]);
+    assert_eq!(g["first-release-date"], want["first-release-date"]);
+    assert_eq!(g["primary-type"], want["primary-type"]);
+    assert_eq!(
+        s(&g["artist-credit-phrase"]),
+        credit_phrase(&want["artist-credit"])
+    );
+    assert_eq!(ids(&g["release-list"]), ids(&want["releases"]));
+
+    // Browses: an artist's release groups, a label's releases.
+    let artist = "c8da2e40-bd28-4d4e-813a-bd2f51958ba8";
+    let page: Value = serde_json::from_slice(&fixtures::read(
+        "browse/release-group-by-artist-c8da2e40-inc-artist-credits.json",
+    ))
+    .unwrap();
+    let got = ngs_xml(
+        &app,
+        &[
+            "browse-release-groups",
+            "artist",
+            artist,
+            "--inc",
+            "artist-credits",
+        ],
+    )
+    .await;
+    assert_eq!(
+        number(&got["release-group-count"]),
+        page["release-group-count"].as_i64()
+    );
+    assert_eq!(
+        ids(&got["release-group-list"]),
+        ids(&page["release-groups"])
+    );
+    let label = "47e718e1-7ee4-460c-b1cc-1192a841c6e5";
+    let page: Value =
+        serde_json::from_slice(&fixtures::read("browse/release-by-label-47e718e1.json")).unwrap();
+    let got = ngs_xml(&app, &["browse-releases", "label", label]).await;
+    assert_eq!(
+        number(&got["release-count"]),
+        page["release-count"].as_i64()
+    );
+    assert_eq!(ids(&got["release-list"]), ids(&page["releases"]));
+    for (n, r) in got["release-list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(page["releases"].as_array().unwrap())
+    {
+        assert_eq!(n["title"], r["title"]);
+        assert_eq!(n.get("date"), r.get("date").filter(|d| !s(d).is_empty()));
+    }
+
+    // A search, as beets <= 2.5 searches recordings.
+    let hits: Value =
+        serde_json::from_slice(&fixtures::read("search/recording-isrc_GBAHT1600302.json")).unwrap();
+    let got = ngs_xml(&app, &["search-recordings", "isrc:GBAHT1600302"]).await;
+    assert_eq!(number(&got["recording-count"]), hits["count"].as_i64());
+    let list = got["recording-list"].as_array().unwrap();
+    assert_eq!(list.len(), hits["recordings"].as_array().unwrap().len());
+    for (n, h) in list.iter().zip(hits["recordings"].as_array().unwrap()) {
+        assert_eq!(n["id"], h["id"]);
+        assert_eq!(n["title"], h["title"]);
+        assert_eq!(number(&n["ext:score"]), h["score"].as_i64());
+        assert_eq!(number(&n["length"]), h["length"].as_i64());
+        assert_eq!(
+            s(&n["artist-credit-phrase"]),
+            credit_phrase(&h["artist-credit"])
+        );
+    }
+
+    // An ISRC, an ISWC and a disc ID.
+    let isrc: Value = serde_json::from_slice(&fixtures::read("isrc/USSUB0200002.json")).unwrap();
+    let got = ngs_xml(&app, &["isrc", "USSUB0200002", "--inc", "isrcs"]).await;
+    assert_eq!(
+        ids(&got["isrc"]["recording-list"]),
+        ids(&isrc["recordings"])
+    );
+    let iswc: Value = serde_json::from_slice(&fixtures::read("iswc/T-900.755.682-3.json")).unwrap();
+    let got = ngs_xml(&app, &["iswc", "T-900.755.682-3"]).await;
+    assert_eq!(ids(&got["work-list"]), ids(&iswc["works"]));
+    let disc: Value =
+        serde_json::from_slice(&fixtures::read("discid/hcwQmxWsG3GdAQvfBa1SCpp4FuU-.json"))
+            .unwrap();
+    let got = ngs_xml(&app, &["discid", "hcwQmxWsG3GdAQvfBa1SCpp4FuU-"]).await;
+    assert_eq!(got["disc"]["id"], disc["id"]);
+    assert_eq!(number(&got["disc"]["sectors"]), disc["sectors"].as_i64());
+    assert_eq!(ids(&got["disc"]["release-list"]), ids(&disc["releases"]));
 }
