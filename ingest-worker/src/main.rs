@@ -120,8 +120,7 @@ async fn main() -> anyhow::Result<()> {
             let worker = match Worker::build(config).await {
                 Ok(worker) => worker,
                 Err(musicmeta_ingest_worker::WorkerError::Config(error)) => {
-                    eprintln!("ingest-worker: {error}");
-                    std::process::exit(2);
+                    cli::exit_config_error("ingest-worker", &error)
                 }
                 Err(error) => return Err(error).context("starting ingest-worker"),
             };

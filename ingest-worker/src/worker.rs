@@ -421,10 +421,9 @@ impl Worker {
                 }
                 Ok(Err(e)) if e.is_permanent() => {
                     error!(error = %e, "job failed permanently; dead-lettering");
-                    self.forget_claim(&job).await;
-                    JobOutcome::DeadLettered {
-                        reason: e.to_string(),
-                    }
+                    let reason = e.to_string();
+                    self.remember_failure(&job, &reason).await;
+                    JobOutcome::DeadLettered { reason }
                 }
                 Ok(Err(e)) => match self.inner.retry.after_failure(lane, attempt) {
                     Some(retry) => {
@@ -450,6 +449,8 @@ impl Worker {
                 Err(panic) => {
                     let message = panic_message(panic.as_ref());
                     error!(panic = %message, "job handler panicked; dead-lettering");
+                    // A bug of ours, not MusicBrainz's answer: nothing is
+                    // remembered against the MBID.
                     self.forget_claim(&job).await;
                     JobOutcome::DeadLettered {
                         reason: format!("panic: {message}"),
@@ -623,6 +624,37 @@ impl Worker {
 
     /// Forgets the claim of a job that is over without an answer stored
     /// (which would have cleared it), so the next request makes a new job.
+    /// A fill that failed for good: remembered for `cache.failure_ttl_secs`,
+    /// so the lookups waiting for it are told at once and repeated ones do
+    /// not ask MusicBrainz again (nor grow the dead letters). If even that
+    /// cannot be written, the claim is at least forgotten.
+    async fn remember_failure(&self, job: &Job, reason: &str) {
+        let store = &self.inner.store;
+        let (kind, result) = match job {
+            Job::Fetch(job) => (
+                job.entity_type.as_str(),
+                store
+                    .record_failure(job.entity_type, job.mbid, reason)
+                    .await,
+            ),
+            Job::Document(job) => match document_key(&job.request) {
+                Ok(key) => (
+                    "document",
+                    store.record_document_failure(&key, reason).await,
+                ),
+                // Never claimed, and no request anyone could wait for.
+                Err(_) => return,
+            },
+        };
+        match result {
+            Ok(()) => metrics::counter!(names::FILL_FAILURES, "kind" => kind).increment(1),
+            Err(error) => {
+                warn!(%error, "could not record the failed fill");
+                self.forget_claim(job).await;
+            }
+        }
+    }
+
     async fn forget_claim(&self, job: &Job) {
         let store = &self.inner.store;
         let result = match job {

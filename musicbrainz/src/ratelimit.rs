@@ -31,6 +31,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::warn;
 
+use musicmeta_shared::db::with_client;
 use musicmeta_shared::jobs::Lane;
 
 /// Hands out request slots; cheap to clone. The dispatcher task stops when
@@ -261,59 +262,65 @@ async fn reserve(
     shared: &SharedBudget,
     period: Duration,
 ) -> Result<Duration, musicmeta_shared::db::DbError> {
-    let client = shared.pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO rate_budget AS b (name, next_slot) \
-               VALUES ($1, clock_timestamp() + make_interval(secs => $2)) \
-             ON CONFLICT (name) DO UPDATE SET next_slot = \
-               greatest(b.next_slot, clock_timestamp()) + make_interval(secs => $2) \
-             RETURNING extract(epoch FROM \
-               (next_slot - make_interval(secs => $2) - clock_timestamp()))::float8",
-        )
-        .await?;
-    let row = client
-        .query_one(&stmt, &[&shared.name, &period.as_secs_f64()])
-        .await?;
-    let wait: f64 = row.get(0);
-    Ok(Duration::from_secs_f64(wait.max(0.0)))
+    with_client(&shared.pool, |client| async move {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO rate_budget AS b (name, next_slot) \
+                   VALUES ($1, clock_timestamp() + make_interval(secs => $2)) \
+                 ON CONFLICT (name) DO UPDATE SET next_slot = \
+                   greatest(b.next_slot, clock_timestamp()) + make_interval(secs => $2) \
+                 RETURNING extract(epoch FROM \
+                   (next_slot - make_interval(secs => $2) - clock_timestamp()))::float8",
+            )
+            .await?;
+        let row = client
+            .query_one(&stmt, &[&shared.name, &period.as_secs_f64()])
+            .await?;
+        let wait: f64 = row.get(0);
+        Ok(Duration::from_secs_f64(wait.max(0.0)))
+    })
+    .await
 }
 
 /// How long the shared pause (set by a 503) still runs; zero when none.
 async fn pause_left(shared: &SharedBudget) -> Result<Duration, musicmeta_shared::db::DbError> {
-    let client = shared.pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT extract(epoch FROM greatest(paused_until - clock_timestamp(), interval '0'))::float8 \
-             FROM rate_budget WHERE name = $1",
-        )
-        .await?;
-    let left: Option<f64> = client
-        .query_opt(&stmt, &[&shared.name])
-        .await?
-        .map(|r| r.get(0));
-    Ok(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
+    with_client(&shared.pool, |client| async move {
+        let stmt = client
+            .prepare_cached(
+                "SELECT extract(epoch FROM greatest(paused_until - clock_timestamp(), interval '0'))::float8 \
+                 FROM rate_budget WHERE name = $1",
+            )
+            .await?;
+        let left: Option<f64> = client
+            .query_opt(&stmt, &[&shared.name])
+            .await?
+            .map(|r| r.get(0));
+        Ok(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
+    })
+    .await
 }
 
 async fn push_back(
     shared: &SharedBudget,
     wait: Duration,
 ) -> Result<(), musicmeta_shared::db::DbError> {
-    let client = shared.pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO rate_budget AS b (name, next_slot, paused_until) \
-               VALUES ($1, clock_timestamp() + make_interval(secs => $2), \
-                       clock_timestamp() + make_interval(secs => $2)) \
-             ON CONFLICT (name) DO UPDATE SET \
-               next_slot = greatest(b.next_slot, clock_timestamp() + make_interval(secs => $2)), \
-               paused_until = greatest(b.paused_until, clock_timestamp() + make_interval(secs => $2))",
-        )
-        .await?;
-    client
-        .execute(&stmt, &[&shared.name, &wait.as_secs_f64()])
-        .await?;
-    Ok(())
+    with_client(&shared.pool, |client| async move {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO rate_budget AS b (name, next_slot, paused_until) \
+                   VALUES ($1, clock_timestamp() + make_interval(secs => $2), \
+                           clock_timestamp() + make_interval(secs => $2)) \
+                 ON CONFLICT (name) DO UPDATE SET \
+                   next_slot = greatest(b.next_slot, clock_timestamp() + make_interval(secs => $2)), \
+                   paused_until = greatest(b.paused_until, clock_timestamp() + make_interval(secs => $2))",
+            )
+            .await?;
+        client
+            .execute(&stmt, &[&shared.name, &wait.as_secs_f64()])
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

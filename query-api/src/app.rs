@@ -11,14 +11,14 @@ use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
 use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer;
 use musicmeta_proto::wire::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
-use musicmeta_shared::config::{Config, GrpcTlsConfig};
+use musicmeta_shared::config::{Config, ConfigError, GrpcTlsConfig};
 use musicmeta_shared::db::{self, DbError, PgStore};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
+use tonic::service::interceptor::{InterceptedService, InterceptorLayer};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::info;
@@ -28,6 +28,9 @@ use crate::auth::BearerAuth;
 use crate::catalog::{Catalog, CatalogApi};
 use crate::fills::Fills;
 use crate::hot::HotTier;
+use crate::limits::{
+    HTTP2_MAX_HEADER_LIST_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, check_metadata_size,
+};
 use crate::metadata::{MetadataApi, Policy};
 use musicmeta_musicbrainz::RateGate;
 use musicmeta_musicbrainz::forward::Forwarder;
@@ -38,8 +41,10 @@ use crate::ws2::{self, Ws2Api};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A configuration mistake, found in the file or only at start (a short
+    /// token, an unreadable TLS file): `main` exits 2 with this one line.
     #[error(transparent)]
-    Config(#[from] musicmeta_shared::config::ConfigError),
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("cannot listen on {addr}: {source}")]
@@ -53,19 +58,12 @@ pub enum StartError {
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
-    #[error("gRPC TLS: cannot read {path}: {source}")]
-    TlsFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("gRPC TLS: unusable certificate or key: {0}")]
+    #[error("gRPC TLS: {0}")]
     Tls(tonic::transport::Error),
     #[error("cannot set up the MusicBrainz forwarder: {0}")]
     Forwarder(#[from] musicmeta_musicbrainz::FetchError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
-    #[error("http.tls is not served yet: put a TLS-terminating proxy in front of http.listen_addr")]
-    HttpTls,
 }
 
 #[derive(Debug)]
@@ -95,7 +93,19 @@ impl Application {
     /// started before it is stopped again: a failed start leaves no task,
     /// connection or port behind.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // Configuration mistakes first, before anything starts or logs.
         config.grpc.check()?;
+        let tls = server_tls(&config.grpc.tls)?;
+        if let Some(http) = &config.http
+            && (http.tls.cert_path.is_some() || http.tls.key_path.is_some())
+        {
+            return Err(StartError::Config(ConfigError::Invalid {
+                key: "http.tls",
+                reason: "is not served yet: put a TLS-terminating proxy in front of \
+                         http.listen_addr"
+                    .to_owned(),
+            }));
+        }
         let pool = db::build_pool(&config.database)?;
         db::check(&pool).await?;
         let background = CancellationToken::new();
@@ -114,7 +124,6 @@ impl Application {
             requests.clone(),
             config.cache.clone(),
         );
-        let tls = server_tls(&config.grpc.tls)?;
         let metrics_addr = match config.metrics.listen_addr {
             Some(addr) => {
                 let pool = pool.clone();
@@ -158,9 +167,6 @@ impl Application {
         ));
         let http = match &config.http {
             Some(http) => {
-                if http.tls.cert_path.is_some() || http.tls.key_path.is_some() {
-                    return Err(StartError::HttpTls);
-                }
                 let addr = http.listen_addr;
                 let listener = TcpListener::bind(addr)
                     .await
@@ -266,7 +272,8 @@ impl Application {
         // Health stays open for probes; reflection is guarded like lookups.
         let lookups = self.lookup_auth;
         let served = server
-            .http2_max_header_list_size(MAX_METADATA_BYTES)
+            .http2_max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
+            .layer(InterceptorLayer::new(check_metadata_size))
             .add_service(health_service)
             .add_service(InterceptedService::new(reflection, lookups.clone()))
             .add_service(InterceptedService::new(reflection_alpha, lookups.clone()))
@@ -329,27 +336,22 @@ fn server_tls(config: &GrpcTlsConfig) -> Result<Option<ServerTlsConfig>, StartEr
     let (Some(cert_path), Some(key_path)) = (&config.cert_path, &config.key_path) else {
         return Ok(None);
     };
-    let read = |path: &std::path::PathBuf| {
-        std::fs::read(path).map_err(|source| StartError::TlsFile {
-            path: path.clone(),
-            source,
-        })
+    // A file that cannot be read or used is a configuration mistake.
+    let invalid = |key, reason| StartError::Config(ConfigError::Invalid { key, reason });
+    let read = |key, path: &std::path::PathBuf| {
+        std::fs::read(path)
+            .map_err(|source| invalid(key, format!("cannot read {}: {source}", path.display())))
     };
     musicmeta_shared::tls::install_crypto_provider();
-    let tls =
-        ServerTlsConfig::new().identity(Identity::from_pem(read(cert_path)?, read(key_path)?));
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(
+        read("grpc.tls.cert_path", cert_path)?,
+        read("grpc.tls.key_path", key_path)?,
+    ));
     tonic::transport::Server::builder()
         .tls_config(tls.clone())
-        .map_err(StartError::Tls)?;
+        .map_err(|e| invalid("grpc.tls", format!("unusable certificate or key: {e}")))?;
     Ok(Some(tls))
 }
-
-/// Lookup requests hold one MBID: anything near this is not a lookup.
-const MAX_REQUEST_BYTES: usize = 16 * 1024;
-/// A release with hundreds of tracks stays well below this.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-/// Request metadata (headers) per call.
-const MAX_METADATA_BYTES: u32 = 16 * 1024;
 
 /// How often query-api checks that PostgreSQL answers, for its health status.
 const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(2);

@@ -23,6 +23,14 @@ pub enum ApiError {
     /// MusicBrainz has no such entity (or had none within the negative TTL).
     #[error("musicbrainz has no {0} with mbid {1}")]
     NotFound(EntityType, Mbid),
+    /// Its fill failed for good (MusicBrainz's answer could not be read);
+    /// remembered for `cache.failure_ttl_secs`, during which it is not
+    /// asked for again.
+    #[error(
+        "musicbrainz's answer for {0} {1} could not be read; it is not asked for again for a \
+         while, retry later"
+    )]
+    UpstreamFailed(EntityType, Mbid),
     /// Not cached; its fetch is queued but was not done within the wait.
     #[error("{0} {1} is not cached yet; a fetch is queued, retry shortly")]
     Queued(EntityType, Mbid),
@@ -45,6 +53,9 @@ impl ApiError {
             ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::NotFound(..) => Code::NotFound,
             ApiError::Queued(..) | ApiError::BrokerDown => Code::Unavailable,
+            // Upstream's fault, not the client's and not a bug of ours; it
+            // heals by itself when MusicBrainz answers well again.
+            ApiError::UpstreamFailed(..) => Code::Unavailable,
             ApiError::Database(_) | ApiError::FleetStatus(_) => Code::Unavailable,
         }
     }
@@ -55,6 +66,8 @@ impl ApiError {
             ApiError::InvalidArgument(_) => 400,
             ApiError::NotFound(..) => 404,
             ApiError::Queued(..) | ApiError::BrokerDown => 503,
+            // Bad Gateway: the upstream's answer was invalid.
+            ApiError::UpstreamFailed(..) => 502,
             ApiError::Database(_) | ApiError::FleetStatus(_) => 503,
         }
     }
@@ -125,6 +138,13 @@ mod tests {
                 503,
                 "release 82935ddb-a9d6-45a7-85e3-0b0add51fa1c is not cached yet; a fetch is \
                  queued, retry shortly",
+            ),
+            (
+                ApiError::UpstreamFailed(EntityType::Release, mbid()),
+                Code::Unavailable,
+                502,
+                "musicbrainz's answer for release 82935ddb-a9d6-45a7-85e3-0b0add51fa1c could not \
+                 be read",
             ),
             (
                 ApiError::BrokerDown,

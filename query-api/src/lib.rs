@@ -11,6 +11,7 @@
 //! - [`admin`]: the `AdminService` (fleet status, bulk refresh and backfill).
 //! - [`error`]: the one table from errors to status codes and messages.
 //! - [`auth`]: bearer-token interceptors for the admin and lookup services.
+//! - [`limits`]: message and metadata size limits, answered as gRPC.
 //! - [`fills`]: LISTEN/NOTIFY wake-ups for calls waiting on a miss.
 //! - [`hot`]: the in-process copy of hot entities, evicted by NOTIFY.
 //! - [`convert`]: domain and catalog types into protobuf messages.
@@ -28,6 +29,7 @@ pub mod convert;
 pub mod error;
 pub mod fills;
 pub mod hot;
+pub mod limits;
 pub mod metadata;
 pub mod policy;
 pub mod ws2;

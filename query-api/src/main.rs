@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use musicmeta_query_api::{Application, client};
+use musicmeta_query_api::{Application, StartError, client};
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
 
@@ -79,9 +79,13 @@ async fn main() -> anyhow::Result<()> {
             .context("migrating the database")?,
         Command::Lookup { .. } => unreachable!("handled before loading configuration"),
         Command::Serve => {
-            let app = Application::build(config)
-                .await
-                .context("starting query-api")?;
+            let app = match Application::build(config).await {
+                Ok(app) => app,
+                // Found at start (a short token, a TLS file): still a
+                // configuration mistake, so the same one line and status 2.
+                Err(StartError::Config(error)) => cli::exit_config_error("query-api", &error),
+                Err(error) => return Err(error).context("starting query-api"),
+            };
             app.run_until_stopped(musicmeta_shared::shutdown::signal())
                 .await?;
         }

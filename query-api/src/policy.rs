@@ -114,6 +114,7 @@ where
             Err(ApiError::InvalidArgument(_)) => "invalid",
             Err(ApiError::NotFound(..)) => "not_found",
             Err(ApiError::Queued(..)) => "queued",
+            Err(ApiError::UpstreamFailed(..)) => "upstream_failed",
             Err(_) => "unavailable",
         };
         if waited {
@@ -164,6 +165,7 @@ where
                     return Ok(self.answer::<T>(value, mbid, requested));
                 }
                 Resolved::NotFound(mbid) => return Err(ApiError::NotFound(T::TYPE, mbid)),
+                Resolved::Failed(mbid) => return Err(ApiError::UpstreamFailed(T::TYPE, mbid)),
                 Resolved::Unknown(mbid) => mbid,
             };
             if !queued {

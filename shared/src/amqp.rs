@@ -39,7 +39,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use crate::config::AmqpConfig;
+use crate::config::{AmqpConfig, ConfigError};
 use crate::jobs::{Job, Lane};
 use crate::prometheus::names;
 
@@ -179,6 +179,24 @@ fn job_properties(job: &Job) -> BasicProperties {
         .with_message_id(ShortString::from(job.job_id().to_string()))
         // The publishing span's trace continues in the worker.
         .with_headers(crate::telemetry::amqp_headers())
+}
+
+/// Checks that `url` is one lapin can connect with — it parses (a port in
+/// range, a known scheme and options) and its `cacertfile`, if any, is
+/// readable — so a bad URL stops start-up as a configuration mistake naming
+/// `amqp.url` instead of failing every reconnect. No part of the URL is
+/// quoted back: it may hold the password.
+pub fn check_url(url: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "amqp.url",
+        reason,
+    };
+    // The URL parser's errors name the fault without echoing the input.
+    url::Url::parse(url).map_err(|e| invalid(format!("not a valid URL: {e}")))?;
+    url.parse::<lapin::uri::AMQPUri>()
+        .map_err(|_| invalid("not a valid AMQP URL".to_owned()))?;
+    crate::tls::amqp(url).map_err(|e| invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// Connects with a bounded wait, so a dead broker is an error, not a hang.

@@ -4,15 +4,27 @@
 
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::{self, DbError};
 
-/// Loads the configuration; on error prints `<program>: <error>` and exits 2.
+/// Loads the configuration and checks what only the client libraries can
+/// tell (that `database.url` and `amqp.url` parse: a port out of range, an
+/// unknown `sslmode`, an unreadable CA file); on error, [`exit_config_error`].
 pub fn load_config_or_exit(program: &str, path: Option<&Path>) -> Config {
-    Config::load(path).unwrap_or_else(|error| {
-        eprintln!("{program}: {error}");
-        std::process::exit(2);
-    })
+    let loaded = Config::load(path).and_then(|config| {
+        db::check_url(&config.database.url)?;
+        crate::amqp::check_url(&config.amqp.url)?;
+        Ok(config)
+    });
+    loaded.unwrap_or_else(|error| exit_config_error(program, &error))
+}
+
+/// How a program ends on a configuration mistake, whenever it is found:
+/// `<program>: <error>` (one line naming the key, no error chain or
+/// backtrace) and exit status 2.
+pub fn exit_config_error(program: &str, error: &ConfigError) -> ! {
+    eprintln!("{program}: {error}");
+    std::process::exit(2);
 }
 
 /// `migrate`: applies pending migrations and reports what it applied.

@@ -160,6 +160,11 @@ pub struct CacheConfig {
     /// How long a MusicBrainz 404 is remembered.
     #[serde(default = "defaults::negative_ttl_secs")]
     pub negative_ttl_secs: u64,
+    /// How long a fill that failed for good (an answer that cannot be
+    /// read) is remembered: lookups are told at once, and MusicBrainz is
+    /// not asked again, until then.
+    #[serde(default = "defaults::failure_ttl_secs")]
+    pub failure_ttl_secs: u64,
     /// Longest a lookup waits for a miss to be filled (the client's deadline
     /// may cut it shorter).
     #[serde(default = "defaults::miss_wait_ms")]
@@ -348,6 +353,9 @@ mod defaults {
     pub fn negative_ttl_secs() -> u64 {
         24 * 3600
     }
+    pub fn failure_ttl_secs() -> u64 {
+        300
+    }
     pub fn hot_capacity_mb() -> u64 {
         40
     }
@@ -408,6 +416,7 @@ impl Default for CacheConfig {
         Self {
             ttl_secs: TtlConfig::default(),
             negative_ttl_secs: defaults::negative_ttl_secs(),
+            failure_ttl_secs: defaults::failure_ttl_secs(),
             miss_wait_ms: defaults::miss_wait_ms(),
             hot_capacity_mb: defaults::hot_capacity_mb(),
             hot_ttl_secs: defaults::hot_ttl_secs(),
@@ -537,8 +546,15 @@ impl CacheConfig {
         age(recorded_at) < self.negative_ttl()
     }
 
+    /// A fill that failed for good less than `failure_ttl_secs` ago is not
+    /// tried again yet.
+    pub fn remembers_failure(&self, recorded_at: SystemTime) -> bool {
+        age(recorded_at) < Duration::from_secs(self.failure_ttl_secs)
+    }
+
     /// The freshness rule for a stored ws/2 document: a 404 is believed for
-    /// `negative_ttl`, any other answer for its kind's TTL.
+    /// `negative_ttl`, a failed fill (5xx, see `documents::FAILED`) for
+    /// `failure_ttl_secs`, any other answer for its kind's TTL.
     pub fn is_document_fresh(
         &self,
         kind: DocumentKind,
@@ -547,6 +563,7 @@ impl CacheConfig {
     ) -> bool {
         let ttl = match (status, kind) {
             (404, _) => self.negative_ttl(),
+            (500.., _) => Duration::from_secs(self.failure_ttl_secs),
             (_, DocumentKind::Search) => Duration::from_secs(self.ttl_secs.search),
             (_, DocumentKind::Other) => Duration::from_secs(self.ttl_secs.document),
         };

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 /// The metric names.
 pub mod names {
     /// Lookups by `method` and `outcome` (fresh, stale, filled, queued,
-    /// not_found, invalid, unavailable).
+    /// not_found, upstream_failed, invalid, unavailable).
     pub const LOOKUPS: &str = "musicmeta_lookups_total";
     /// How long a miss waited for its fill, seconds.
     pub const MISS_WAIT: &str = "musicmeta_miss_wait_seconds";
@@ -24,6 +24,9 @@ pub mod names {
     /// Jobs a worker finished, by `lane` and `outcome` (stored, not_found,
     /// already_fresh, dead_lettered, requeued).
     pub const JOBS_CONSUMED: &str = "musicmeta_jobs_consumed_total";
+    /// Fills that failed for good and are remembered for
+    /// `cache.failure_ttl_secs`, by `kind` (an entity type, or `document`).
+    pub const FILL_FAILURES: &str = "musicmeta_fill_failures_total";
     /// Requests to MusicBrainz by HTTP `status` (or `error`).
     pub const UPSTREAM_REQUESTS: &str = "musicmeta_upstream_requests_total";
     /// Latency of requests to MusicBrainz, seconds.

@@ -122,6 +122,7 @@ where
                 }
                 return Err(ApiError::NotFound(parent_type, mbid));
             }
+            Resolved::Failed(mbid) => return Err(ApiError::UpstreamFailed(parent_type, mbid)),
         };
         let mut rows = if known {
             self.repo

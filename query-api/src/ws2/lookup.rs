@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Uri};
 use musicmeta_musicbrainz::ws2::{self, Format, IncSet, Kind, Request, Resource};
 use musicmeta_shared::config::DocumentKind;
 use musicmeta_shared::db::redirects::{Resolved, resolve_redirects};
-use musicmeta_shared::db::{DbError, DocumentRepository, outcome};
+use musicmeta_shared::db::{DbError, DocumentRepository, documents, outcome};
 use musicmeta_shared::fetch_requests::{Request as FetchRequest, Requested};
 use musicmeta_shared::jobs::{DocumentJob, FetchJob, Lane, document_id};
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -39,6 +39,11 @@ use super::reply::{Cache, Reply};
 use crate::error::ApiError;
 use crate::fills::{self, FillEvent};
 use crate::hot::{HotEntry, HotKey};
+
+/// What a request whose document failed to fill for good is told (the
+/// entity lookups' words, from the error table).
+const FAILED_DOCUMENT: &str = "musicbrainz's answer to this request could not be read; it is not asked for again for a \
+     while, retry later";
 
 /// What the answer depends on besides the request: for a redirect's
 /// Location, the API's own address as the client used it.
@@ -118,6 +123,13 @@ async fn typed(
             } => (mbid, true),
             Resolved::NotFound(_) => {
                 return Ok(Reply::not_found(request.format, cache_of(asked, true)));
+            }
+            Resolved::Failed(mbid) => {
+                return Ok(Reply::failed(
+                    request.format,
+                    &ApiError::UpstreamFailed(entity_type, mbid).client_message(),
+                    cache_of(asked, true),
+                ));
             }
             Resolved::Unknown(mbid) => (mbid, false),
         };
@@ -313,6 +325,7 @@ async fn document(
                         format: request.format,
                     }
                 }
+                documents::FAILED => Reply::failed(request.format, FAILED_DOCUMENT, cache),
                 status => {
                     Reply::error(request.format, status, "MusicBrainz answered with an error")
                 }

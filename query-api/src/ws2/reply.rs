@@ -111,6 +111,18 @@ impl Reply {
         }
     }
 
+    /// Its fill failed for good (remembered for `cache.failure_ttl_secs`):
+    /// 502, MusicBrainz's answer could not be read.
+    pub fn failed(format: Format, message: &str, cache: Cache) -> Self {
+        Reply::Error {
+            format,
+            status: 502,
+            message: message.to_owned(),
+            retry_after: None,
+            cache: Some(cache),
+        }
+    }
+
     /// Not cached yet, and not filled within the wait: 503 with when to come
     /// back, while the fill goes on so that the retry finds it.
     pub fn not_yet(format: Format, retry_after: Duration) -> Self {
@@ -129,6 +141,7 @@ impl Reply {
             Reply::Document { .. } | Reply::Moved { .. } => "answer",
             Reply::Error { status: 404, .. } => "not_found",
             Reply::Error { status: 503, .. } => "unavailable",
+            Reply::Error { status: 502, .. } => "upstream_failed",
             Reply::Error { .. } => "error",
             Reply::Forwarded(_) => "forwarded",
         }

@@ -16,7 +16,8 @@ use crate::notify::Filled;
 /// values; key order and white space are PostgreSQL's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDocument {
-    /// MusicBrainz's status: 200, 404, or 301 for a merged MBID.
+    /// MusicBrainz's status: 200, 404, or 301 for a merged MBID; or
+    /// [`FAILED`] for a fill that failed for good.
     pub status: u16,
     pub body: String,
     /// With a 301: where MusicBrainz sent the client (its `Location`).
@@ -25,6 +26,11 @@ pub struct StoredDocument {
     pub inc: Option<String>,
     pub fetched_at: SystemTime,
 }
+
+/// The status under which a document whose fill failed for good is kept
+/// (Bad Gateway: MusicBrainz's answer could not be read), with
+/// `{"error": reason}` as its body.
+pub const FAILED: u16 = 502;
 
 /// What a worker learnt for one document request.
 #[derive(Debug, Clone)]
@@ -124,4 +130,27 @@ pub async fn store(
         outcome::release_claim(tx, outcome::DOCUMENT_CLAIM, id).await?;
     }
     outcome::notify(tx, filled).await
+}
+
+/// Remembers that the fill of the document `key` failed for good, forgets
+/// its claim and wakes the requests waiting for it. A stored answer is kept:
+/// a failed refresh does not replace what MusicBrainz said before.
+pub async fn record_failed(
+    tx: &impl GenericClient,
+    key: &str,
+    reason: &str,
+) -> Result<(), DbError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO ws2_document (key, status, body, location, fetched_at) \
+             VALUES ($1, $2, jsonb_build_object('error', $3::text), NULL, now()) \
+             ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, fetched_at = EXCLUDED.fetched_at \
+             WHERE ws2_document.status = EXCLUDED.status",
+        )
+        .await?;
+    let status = FAILED as i16;
+    tx.execute(&stmt, &[&key, &status, &reason]).await?;
+    let id = crate::jobs::document_id(key);
+    outcome::release_claim(tx, outcome::DOCUMENT_CLAIM, id).await?;
+    outcome::notify(tx, Filled::Document(id)).await
 }

@@ -1,5 +1,7 @@
 //! PostgreSQL: the connection pool, embedded migrations and the repositories.
 //!
+//! - [`connection`]: running statements on a pooled connection, replacing
+//!   one the server has closed.
 //! - [`migrate`]: refinery migrations from `migrations/`, embedded in the
 //!   binaries and run under an advisory lock.
 //! - [`repository`]: the traits the cache policy depends on, one per aggregate.
@@ -14,6 +16,7 @@
 //! All SQL is parameterized; no value is ever formatted into a statement.
 
 pub mod browse;
+pub mod connection;
 pub mod documents;
 pub mod migrate;
 pub mod outbox;
@@ -26,10 +29,12 @@ pub mod write;
 
 use std::time::Duration;
 
-use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use tokio_postgres::error::SqlState;
 
-use crate::config::DatabaseConfig;
+use crate::config::{ConfigError, DatabaseConfig};
 
+pub use connection::with_client;
 pub use repository::{
     CacheStateRepository, CatalogRepository, DocumentRepository, EntityRepository, EntityWriter,
     PgStore,
@@ -92,6 +97,28 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// True when the connection itself is gone, whatever the statement:
+    /// closed, broken in transit, or ended by the server (SQLSTATE 57P01
+    /// `admin_shutdown`, 57P02 `crash_shutdown`, class 08 connection
+    /// exception). Another connection may well work ([`with_client`]).
+    pub fn is_connection_lost(&self) -> bool {
+        let DbError::Query(e) = self else {
+            return false;
+        };
+        match e.as_db_error() {
+            Some(db) => {
+                let code = db.code();
+                *code == SqlState::ADMIN_SHUTDOWN
+                    || *code == SqlState::CRASH_SHUTDOWN
+                    || code.code().starts_with("08")
+            }
+            None => {
+                e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            }
+        }
+    }
 }
 
 /// Builds the pool. Building never connects; call [`check`] to fail fast.
@@ -101,6 +128,11 @@ pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
     let tls = crate::tls::postgres(&config.url)?;
     let mut cfg = deadpool_postgres::Config::new();
     cfg.url = Some(tls.url);
+    // No round trip per checkout; a connection the server closed unseen is
+    // replaced by `with_client` instead (see `connection`).
+    cfg.manager = Some(ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    });
     cfg.pool = Some(PoolConfig {
         max_size: config.max_connections,
         timeouts: Timeouts {
@@ -111,6 +143,26 @@ pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
         ..PoolConfig::default()
     });
     Ok(cfg.create_pool(Some(Runtime::Tokio1), tls.connector)?)
+}
+
+/// Checks that `url` is one the pool can use — it parses (a port in range,
+/// known parameters), its `sslmode` is supported and its `sslrootcert`
+/// readable — so a bad URL stops start-up as a configuration mistake naming
+/// `database.url`, before anything connects. No part of the URL is quoted
+/// back: it may hold the password.
+pub fn check_url(url: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "database.url",
+        reason,
+    };
+    let tls = crate::tls::postgres(url).map_err(|e| invalid(e.to_string()))?;
+    tls.url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| match std::error::Error::source(&e) {
+            Some(cause) => invalid(format!("{e}: {cause}")),
+            None => invalid(e.to_string()),
+        })?;
+    Ok(())
 }
 
 /// Takes one connection from the pool, so start-up fails with a clear error

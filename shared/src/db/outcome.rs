@@ -1,4 +1,5 @@
-//! The negative cache, merged-MBID redirects, releasing fetch-request
+//! The negative cache, merged-MBID redirects, fills that failed for good,
+//! releasing fetch-request
 //! claims (they are taken in `super::outbox`) and the fill notification:
 //! everything about an MBID that is not the entity.
 
@@ -19,6 +20,10 @@ pub enum Outcome {
     /// The MBID was merged into `to`.
     Redirect {
         to: Mbid,
+        recorded_at: SystemTime,
+    },
+    /// Its fill failed for good: MusicBrainz's answer could not be read.
+    Failed {
         recorded_at: SystemTime,
     },
 }
@@ -43,6 +48,7 @@ pub async fn find(
     let recorded_at: SystemTime = row.get(2);
     match row.get::<_, &str>(0) {
         "not_found" => Ok(Some(Outcome::NotFound { recorded_at })),
+        "failed" => Ok(Some(Outcome::Failed { recorded_at })),
         "redirect" => {
             let to: uuid::Uuid = row.get(1);
             Ok(Some(Outcome::Redirect {
@@ -73,6 +79,30 @@ pub async fn record_redirect(
     upsert(client, entity_type, from, "redirect", Some(to.as_uuid())).await
 }
 
+/// Remembers that the fill of an MBID failed for good, with the reason for
+/// operators. A 404 or redirect already known for it is kept: a failed
+/// refresh does not unlearn what MusicBrainz said before.
+pub async fn record_failed(
+    client: &impl GenericClient,
+    entity_type: EntityType,
+    mbid: Mbid,
+    reason: &str,
+) -> Result<(), DbError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO lookup_outcome (entity_type, mbid, outcome, reason, recorded_at) \
+             VALUES ($1, $2, 'failed', $3, now()) \
+             ON CONFLICT (entity_type, mbid) DO UPDATE SET \
+               reason = EXCLUDED.reason, recorded_at = EXCLUDED.recorded_at \
+             WHERE lookup_outcome.outcome = 'failed'",
+        )
+        .await?;
+    client
+        .execute(&stmt, &[&entity_type.as_str(), &mbid.as_uuid(), &reason])
+        .await?;
+    Ok(())
+}
+
 async fn upsert(
     client: &impl GenericClient,
     entity_type: EntityType,
@@ -86,7 +116,7 @@ async fn upsert(
              VALUES ($1, $2, $3, $4, now()) \
              ON CONFLICT (entity_type, mbid) DO UPDATE SET \
                outcome = EXCLUDED.outcome, redirect_to = EXCLUDED.redirect_to, \
-               recorded_at = EXCLUDED.recorded_at",
+               reason = NULL, recorded_at = EXCLUDED.recorded_at",
         )
         .await?;
     client
@@ -103,7 +133,8 @@ async fn upsert(
     Ok(())
 }
 
-/// Drops a remembered 404/redirect for an MBID that now is an entity.
+/// Drops a remembered 404, redirect or failure for an MBID that now is an
+/// entity.
 pub async fn forget(
     client: &impl GenericClient,
     entity_type: EntityType,

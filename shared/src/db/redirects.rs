@@ -22,13 +22,17 @@ pub enum Resolved<T> {
     Found { value: T, mbid: Mbid },
     /// MusicBrainz has no such entity, and that 404 is still believed.
     NotFound(Mbid),
+    /// Its fill failed for good within `cache.failure_ttl_secs`: not asked
+    /// for again until then.
+    Failed(Mbid),
     /// The cache knows nothing (fresh) of `mbid`, the end of the chain.
     Unknown(Mbid),
 }
 
 /// Follows recorded redirects from `requested`: at each MBID, `probe` is
 /// asked first; then a remembered redirect is followed, a remembered 404
-/// (within `cache.negative_ttl_secs`) ends the chain as not found, and
+/// (within `cache.negative_ttl_secs`) ends the chain as not found, a
+/// remembered failed fill (within `cache.failure_ttl_secs`) as failed, and
 /// anything else ends it as unknown.
 pub async fn resolve_redirects<S, T, F, Fut>(
     state: &S,
@@ -54,6 +58,9 @@ where
             Some(Outcome::Redirect { to, .. }) => current = to,
             Some(Outcome::NotFound { recorded_at }) if cache.remembers_not_found(recorded_at) => {
                 return Ok(Resolved::NotFound(current));
+            }
+            Some(Outcome::Failed { recorded_at }) if cache.remembers_failure(recorded_at) => {
+                return Ok(Resolved::Failed(current));
             }
             _ => return Ok(Resolved::Unknown(current)),
         }

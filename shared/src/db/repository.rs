@@ -19,7 +19,7 @@ use deadpool_postgres::Pool;
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
 use super::redirects::{Resolved, resolve_redirects};
-use super::{DbError, browse, read, search, write};
+use super::{DbError, browse, read, search, with_client, write};
 use crate::catalog::{
     BrowseKey, BrowseList, Hit, ListState, Relation, SearchFilter, SearchKey, Summary,
 };
@@ -89,6 +89,10 @@ pub trait CacheStateRepository: Send + Sync {
             Ok(match resolved {
                 Resolved::Found { value, .. } => cache.is_fresh(entity_type, value),
                 Resolved::NotFound(_) => true,
+                // Lookups answer a remembered failure without a job; a job
+                // that comes anyway (an operator's requeue, a backfill) is
+                // a deliberate try.
+                Resolved::Failed(_) => false,
                 Resolved::Unknown(_) => false,
             })
         }
@@ -120,6 +124,14 @@ pub trait DocumentRepository: Send + Sync {
         &self,
         key: &str,
         answer: &DocumentAnswer,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Remembers that the fill of the document `key` failed for good
+    /// (`documents::record_failed`), in one transaction.
+    fn record_document_failure(
+        &self,
+        key: &str,
+        reason: &str,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
@@ -193,6 +205,16 @@ pub trait EntityWriter: Send + Sync {
         result: FetchOutcome,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 
+    /// Remembers that the fill of `mbid` failed for good (`reason`) unless
+    /// the entity is stored already, forgets its claim and wakes the lookups
+    /// waiting for it, in one transaction.
+    fn record_failure(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
     /// Stores one browse page (stubs linked to `parent`) and how much of the
     /// list has been seen (`seen` of `total`).
     fn store_browse_page(
@@ -227,8 +249,10 @@ impl PgStore {
         item_type: EntityType,
         parent: (EntityType, Mbid),
     ) -> Result<Vec<Mbid>, DbError> {
-        let client = self.pool.get().await?;
-        read::children(&client, item_type, parent).await
+        with_client(&self.pool, |client| async move {
+            read::children(&client, item_type, parent).await
+        })
+        .await
     }
 }
 
@@ -236,8 +260,11 @@ macro_rules! entity_repository {
     ($ty:ty, $load:path) => {
         impl EntityRepository<$ty> for PgStore {
             async fn find(&self, mbid: Mbid) -> Result<Option<Cached<$ty>>, DbError> {
-                let client = self.pool.get().await?;
-                $load(&client, mbid).await
+                with_client(
+                    &self.pool,
+                    |client| async move { $load(&client, mbid).await },
+                )
+                .await
             }
         }
     };
@@ -255,8 +282,10 @@ impl CacheStateRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<SystemTime>, DbError> {
-        let client = self.pool.get().await?;
-        read::fetched_at(&client, entity_type, mbid).await
+        with_client(&self.pool, |client| async move {
+            read::fetched_at(&client, entity_type, mbid).await
+        })
+        .await
     }
 
     async fn find_outcome(
@@ -264,8 +293,10 @@ impl CacheStateRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<Outcome>, DbError> {
-        let client = self.pool.get().await?;
-        outcome::find(&client, entity_type, mbid).await
+        with_client(&self.pool, |client| async move {
+            outcome::find(&client, entity_type, mbid).await
+        })
+        .await
     }
 
     async fn aggregate(
@@ -274,13 +305,17 @@ impl CacheStateRepository for PgStore {
         mbid: Mbid,
         relation: Relation,
     ) -> Result<Option<read::AggregateState>, DbError> {
-        let client = self.pool.get().await?;
-        read::aggregate(&client, entity_type, mbid, relation).await
+        with_client(&self.pool, |client| async move {
+            read::aggregate(&client, entity_type, mbid, relation).await
+        })
+        .await
     }
 
     async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
-        outcome::release_fetch(&client, entity_type, mbid).await
+        with_client(&self.pool, |client| async move {
+            outcome::release_fetch(&client, entity_type, mbid).await
+        })
+        .await
     }
 }
 
@@ -290,35 +325,55 @@ impl DocumentRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<StoredDocument>, DbError> {
-        let client = self.pool.get().await?;
-        documents::find_entity(&client, entity_type, mbid).await
+        with_client(&self.pool, |client| async move {
+            documents::find_entity(&client, entity_type, mbid).await
+        })
+        .await
     }
 
     async fn find_document(&self, key: &str) -> Result<Option<StoredDocument>, DbError> {
-        let client = self.pool.get().await?;
-        documents::find(&client, key).await
+        with_client(&self.pool, |client| async move {
+            documents::find(&client, key).await
+        })
+        .await
     }
 
     async fn release_document(&self, key: &str) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
-        outcome::release_claim(&client, outcome::DOCUMENT_CLAIM, document_id(key)).await
+        with_client(&self.pool, |client| async move {
+            outcome::release_claim(&client, outcome::DOCUMENT_CLAIM, document_id(key)).await
+        })
+        .await
     }
 
     async fn store_document(&self, key: &str, answer: &DocumentAnswer) -> Result<(), DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        documents::store(&tx, key, Filled::Document(document_id(key)), answer).await?;
-        tx.commit().await?;
-        Ok(())
+        with_client(&self.pool, |mut client| async move {
+            let tx = client.transaction().await?;
+            documents::store(&tx, key, Filled::Document(document_id(key)), answer).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_document_failure(&self, key: &str, reason: &str) -> Result<(), DbError> {
+        with_client(&self.pool, |mut client| async move {
+            let tx = client.transaction().await?;
+            documents::record_failed(&tx, key, reason).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 
 impl CatalogRepository for PgStore {
     async fn is_known(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
-        let client = self.pool.get().await?;
-        Ok(browse::row_state(&client, entity_type, mbid)
-            .await?
-            .is_some())
+        with_client(&self.pool, |client| async move {
+            Ok(browse::row_state(&client, entity_type, mbid)
+                .await?
+                .is_some())
+        })
+        .await
     }
 
     async fn browse_page(
@@ -328,18 +383,24 @@ impl CatalogRepository for PgStore {
         after: Option<&BrowseKey>,
         limit: u32,
     ) -> Result<Vec<(Summary, BrowseKey)>, DbError> {
-        let client = self.pool.get().await?;
-        browse::page(&client, list, parent, after, limit).await
+        with_client(&self.pool, |client| async move {
+            browse::page(&client, list, parent, after, limit).await
+        })
+        .await
     }
 
     async fn list_state(&self, list: BrowseList, parent: Mbid) -> Result<ListState, DbError> {
-        let client = self.pool.get().await?;
-        browse::state(&client, list, parent).await
+        with_client(&self.pool, |client| async move {
+            browse::state(&client, list, parent).await
+        })
+        .await
     }
 
     async fn list_item_ids(&self, list: BrowseList, parent: Mbid) -> Result<Vec<Mbid>, DbError> {
-        let client = self.pool.get().await?;
-        browse::item_ids(&client, list, parent).await
+        with_client(&self.pool, |client| async move {
+            browse::item_ids(&client, list, parent).await
+        })
+        .await
     }
 
     async fn pending_completions(
@@ -347,13 +408,17 @@ impl CatalogRepository for PgStore {
         parent_type: EntityType,
         parents: &[Mbid],
     ) -> Result<Vec<(BrowseList, Mbid)>, DbError> {
-        let client = self.pool.get().await?;
-        browse::pending_completions(&client, parent_type, parents).await
+        with_client(&self.pool, |client| async move {
+            browse::pending_completions(&client, parent_type, parents).await
+        })
+        .await
     }
 
     async fn release_completion(&self, list: BrowseList, parent: Mbid) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
-        browse::release_completion(&client, list, parent).await
+        with_client(&self.pool, |client| async move {
+            browse::release_completion(&client, list, parent).await
+        })
+        .await
     }
 
     async fn search(
@@ -375,39 +440,65 @@ impl EntityWriter for PgStore {
         requested: Mbid,
         result: FetchOutcome,
     ) -> Result<(), DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        // The bookkeeping touches none of the entity's rows, so it runs
-        // alongside the upsert: tokio-postgres pipelines the statements on
-        // the connection. The notifications go out on commit.
-        let bookkeeping = async {
-            outcome::release_fetch(&tx, entity_type, requested).await?;
-            outcome::notify_filled(&tx, entity_type, requested).await
-        };
-        match result {
-            FetchOutcome::Found { entity, document } => {
-                let actual = entity.mbid();
-                let redirect = async {
-                    outcome::forget(&tx, entity_type, actual).await?;
-                    if actual != requested {
-                        outcome::record_redirect(&tx, entity_type, requested, actual).await?;
-                        outcome::notify_filled(&tx, entity_type, actual).await?;
-                    }
-                    Ok(())
-                };
-                futures::try_join!(
-                    write::upsert_entity(&tx, &entity, &document, document.inc()),
-                    redirect,
-                    bookkeeping
-                )?;
+        let result = &result;
+        with_client(&self.pool, |mut client| async move {
+            let tx = client.transaction().await?;
+            // The bookkeeping touches none of the entity's rows, so it runs
+            // alongside the upsert: tokio-postgres pipelines the statements on
+            // the connection. The notifications go out on commit.
+            let bookkeeping = async {
+                outcome::release_fetch(&tx, entity_type, requested).await?;
+                outcome::notify_filled(&tx, entity_type, requested).await
+            };
+            match result {
+                FetchOutcome::Found { entity, document } => {
+                    let actual = entity.mbid();
+                    let redirect = async {
+                        outcome::forget(&tx, entity_type, actual).await?;
+                        if actual != requested {
+                            outcome::record_redirect(&tx, entity_type, requested, actual).await?;
+                            outcome::notify_filled(&tx, entity_type, actual).await?;
+                        }
+                        Ok(())
+                    };
+                    futures::try_join!(
+                        write::upsert_entity(&tx, entity, document, document.inc()),
+                        redirect,
+                        bookkeeping
+                    )?;
+                }
+                FetchOutcome::NotFound => {
+                    outcome::record_not_found(&tx, entity_type, requested).await?;
+                    bookkeeping.await?;
+                }
             }
-            FetchOutcome::NotFound => {
-                outcome::record_not_found(&tx, entity_type, requested).await?;
-                bookkeeping.await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_failure(
+        &self,
+        entity_type: EntityType,
+        mbid: Mbid,
+        reason: &str,
+    ) -> Result<(), DbError> {
+        with_client(&self.pool, |mut client| async move {
+            let tx = client.transaction().await?;
+            // A stored entity (a refresh that failed) keeps being answered
+            // as it is; only an MBID the cache cannot answer is remembered.
+            if read::fetched_at(&tx, entity_type, mbid).await?.is_none() {
+                outcome::record_failed(&tx, entity_type, mbid, reason).await?;
             }
-        }
-        tx.commit().await?;
-        Ok(())
+            futures::try_join!(
+                outcome::release_fetch(&tx, entity_type, mbid),
+                outcome::notify_filled(&tx, entity_type, mbid),
+            )?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn store_browse_page(
@@ -418,10 +509,12 @@ impl EntityWriter for PgStore {
         seen: u32,
         total: u32,
     ) -> Result<(), DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        write::store_browse_page(&tx, parent, relation, items, seen, total).await?;
-        tx.commit().await?;
-        Ok(())
+        with_client(&self.pool, |mut client| async move {
+            let tx = client.transaction().await?;
+            write::store_browse_page(&tx, parent, relation, items, seen, total).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -151,26 +151,29 @@ pub async fn search(
     after: Option<SearchKey>,
     limit: u32,
 ) -> Result<Vec<Hit>, DbError> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    set_threshold(&tx).await?;
     let (sql, params) = search_sql(entity_type, filter, after, limit, query);
-    let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &refs(&params)).await?;
-    let mut items: Vec<_> = rows.iter().map(|row| summary(entity_type, row)).collect();
-    attach_credits(&tx, entity_type, &mut items).await?;
-    let hits = items
-        .into_iter()
-        .zip(&rows)
-        .map(|(summary, row)| Hit {
-            summary,
-            tier: row.get("tier"),
-            score: row.get("score"),
-            matched_alias: row.get("alias"),
-        })
-        .collect();
-    tx.commit().await?;
-    Ok(hits)
+    let (sql, params) = (&sql, &params);
+    super::with_client(pool, |mut client| async move {
+        let tx = client.transaction().await?;
+        set_threshold(&tx).await?;
+        let stmt = tx.prepare_cached(sql).await?;
+        let rows = tx.query(&stmt, &refs(params)).await?;
+        let mut items: Vec<_> = rows.iter().map(|row| summary(entity_type, row)).collect();
+        attach_credits(&tx, entity_type, &mut items).await?;
+        let hits = items
+            .into_iter()
+            .zip(&rows)
+            .map(|(summary, row)| Hit {
+                summary,
+                tier: row.get("tier"),
+                score: row.get("score"),
+                matched_alias: row.get("alias"),
+            })
+            .collect();
+        tx.commit().await?;
+        Ok(hits)
+    })
+    .await
 }
 
 /// The plan PostgreSQL chooses for a search (for tests and the bench);

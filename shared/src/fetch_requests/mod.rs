@@ -33,9 +33,9 @@ use tracing::{debug, warn};
 use crate::amqp::{AmqpError, JobPublisher};
 use crate::catalog::BrowseList;
 use crate::config::Config;
-use crate::db::DbError;
 use crate::db::outbox::{self, Staging};
 use crate::db::outcome::DOCUMENT_CLAIM;
+use crate::db::{self, DbError};
 use crate::jobs::{DocumentJob, FetchJob, Job, Lane, document_id};
 use crate::mbid::Mbid;
 
@@ -141,10 +141,13 @@ impl FetchRequests {
                 lane: r.lane,
             })
             .collect();
-        let staged = {
-            let mut client = self.pool.get().await?;
-            outbox::stage(&mut client, &stagings, self.reask_after).await?
-        };
+        // Repeatable: a claim that did commit is seen as pending the second
+        // time, and its job, staged in the same transaction, is relayed.
+        let stagings = &stagings;
+        let staged = db::with_client(&self.pool, |mut client| async move {
+            outbox::stage(&mut client, stagings, self.reask_after).await
+        })
+        .await?;
         let to_publish: Vec<(usize, &Staging)> = stagings
             .iter()
             .enumerate()

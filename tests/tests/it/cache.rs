@@ -191,6 +191,41 @@ async fn malformed_mbids_are_invalid_argument_and_queue_nothing() {
     assert!(app.musicbrainz.requests().await.is_empty());
 }
 
+/// An MBID in upper or mixed case names the same entity, as at MusicBrainz
+/// (whose server lowercases it): answered in lowercase, filled once, one
+/// cached row, one upstream request.
+#[tokio::test]
+async fn mbids_in_any_case_name_the_same_entity() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let mixed: String = LABEL
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    for asked in [LABEL.to_uppercase(), LABEL.to_owned(), mixed] {
+        let answer = client
+            .get_label(pb::GetLabelRequest {
+                mbid: asked.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{asked}: {e:?}"))
+            .into_inner();
+        assert_eq!(answer.label.unwrap().mbid, LABEL, "asked as {asked}");
+    }
+    assert_eq!(
+        app.musicbrainz.lookups_of(EntityType::Label, LABEL).await,
+        1
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM label").await, 1);
+}
+
 #[tokio::test]
 async fn twenty_concurrent_misses_make_one_upstream_request() {
     let app = TestApp::spawn().await;

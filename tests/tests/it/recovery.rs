@@ -188,3 +188,183 @@ async fn a_database_outage_is_unavailable_then_heals_without_a_restart() {
     );
     assert_eq!(app.broker.depth(&app.broker.dead_letter_queue).await, 0);
 }
+
+/// Labels the stand-in MusicBrainz has recorded, to fill and read back.
+const LABELS: [&str; 6] = [
+    "015a28ab-1eb8-45a0-b2c6-601e410548af",
+    "156fa9e1-1385-41c5-9403-54effeeab69c",
+    "225e2add-bfe5-41c8-a0ac-29c102723efb",
+    "2757a11f-0dbd-4f0c-97f6-f62532972898",
+    "2b4025d3-8046-489e-a1eb-5adee4131e8e",
+    "30235128-d661-4233-879e-7129edcee178",
+];
+
+/// Ends every session on the test database but the caller's, as a
+/// PostgreSQL restart or failover does to a pool's idle connections.
+async fn terminate_backends(app: &TestApp) -> i64 {
+    app.db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("terminate the service's sessions")
+        .get(0)
+}
+
+/// When PostgreSQL ends the sessions a pool holds (a restart, a failover,
+/// `pg_terminate_backend`), the very next lookups still succeed: a pooled
+/// connection the server has closed is replaced, not reported to the
+/// caller. The same holds for the worker's next job: it is stored at its
+/// first attempt. (The hot tier is off, so every lookup reads PostgreSQL.)
+#[tokio::test]
+async fn terminated_database_sessions_cost_lookups_and_fills_nothing() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![("MUSICMETA_CACHE__HOT_CAPACITY_MB".into(), "0".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let client = app.client().await;
+    let mut reports = app.reports();
+    let (cached, missed) = LABELS.split_at(LABELS.len() - 1);
+    // Fill, then read back at once: several pooled connections in use.
+    for round in ["filled", "read back"] {
+        let lookups = cached.iter().map(|mbid| {
+            let mut client = client.clone();
+            async move {
+                client
+                    .get_label(pb::GetLabelRequest {
+                        mbid: (*mbid).into(),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{mbid} {round}: {e:?}"))
+            }
+        });
+        futures::future::join_all(lookups).await;
+    }
+
+    for attempt in 0..3 {
+        // At least the API's pool; the rest may not have reconnected yet.
+        let ended = terminate_backends(&app).await;
+        assert!(ended >= 1, "sessions ended: {ended}");
+        for mbid in cached {
+            let mut client = client.clone();
+            let hit = client
+                .get_label(pb::GetLabelRequest {
+                    mbid: (*mbid).into(),
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("{mbid} right after the sessions ended ({attempt}): {e:?}")
+                });
+            assert_eq!(hit.into_inner().label.unwrap().mbid, *mbid);
+        }
+    }
+
+    // A miss: the API stages it, the worker stores it, the caller is told.
+    terminate_backends(&app).await;
+    let mbid = missed[0];
+    let mut client = client.clone();
+    let filled = client
+        .get_label(with_deadline(
+            pb::GetLabelRequest { mbid: mbid.into() },
+            Duration::from_secs(10),
+        ))
+        .await
+        .expect("a miss right after the sessions ended is filled");
+    assert_eq!(filled.into_inner().label.unwrap().mbid, mbid);
+    let report = next_report(&mut reports, stored(EntityType::Label, mbid)).await;
+    assert_eq!(report.attempt, 1, "stored at the first attempt: {report:?}");
+}
+
+/// Ends every session on `db` but the caller's while blocking this thread,
+/// then waits until they are gone: a current-thread runtime's pooled
+/// connections cannot notice meanwhile, so the next checkout is sure to
+/// hand one out that the server has closed.
+fn terminate_backends_unseen(db: &musicmeta_tests::database::TestDatabase) {
+    let url = db.url.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .await
+                .unwrap();
+            // Terminating only signals; wait until the sessions are gone.
+            while client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+                > 0
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+/// The repositories' own guarantee, which the worker's reads and writes
+/// rely on: a pooled connection the server closed unseen costs the caller
+/// nothing, for a write (a transaction) as for a read. The runtime is
+/// current-thread and blocked while the sessions end, so the pool cannot
+/// have noticed: without the retry both calls fail.
+#[tokio::test]
+async fn a_pooled_connection_closed_unseen_is_replaced_for_reads_and_writes() {
+    use musicmeta_musicbrainz::parse_entity;
+    use musicmeta_shared::db::{EntityRepository, EntityWriter, PgStore};
+    use musicmeta_shared::domain::{FetchOutcome, Label};
+
+    let db = musicmeta_tests::database::TestDatabase::migrated().await;
+    let store = PgStore::new(db::build_pool(&db.config()).unwrap());
+    let label = |mbid: &str| {
+        let body = std::fs::read(musicmeta_tests::fixtures::lookup_path(
+            EntityType::Label,
+            mbid,
+        ))
+        .unwrap();
+        FetchOutcome::Found {
+            entity: parse_entity(EntityType::Label, &body).unwrap(),
+            document: serde_json::json!({}).into(),
+        }
+    };
+    let (first, second) = (
+        Mbid::parse(LABELS[0]).unwrap(),
+        Mbid::parse(LABELS[1]).unwrap(),
+    );
+    store
+        .store(EntityType::Label, first, label(LABELS[0]))
+        .await
+        .expect("stored");
+
+    terminate_backends_unseen(&db);
+    store
+        .store(EntityType::Label, second, label(LABELS[1]))
+        .await
+        .expect("a write right after the sessions ended");
+
+    terminate_backends_unseen(&db);
+    let found = EntityRepository::<Label>::find(&store, first)
+        .await
+        .expect("a read right after the sessions ended");
+    assert_eq!(found.unwrap().entity.mbid, first);
+}

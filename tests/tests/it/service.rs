@@ -145,3 +145,97 @@ async fn connections(admin: &tokio_postgres::Client, name: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// A configuration mistake stops either program with status 2 and one line
+/// naming the key — also when only start-up can tell (a URL the client
+/// library cannot parse, a token too short, a TLS file that is missing) and
+/// with `RUST_BACKTRACE=1`: no error chain, no backtrace, no password.
+#[tokio::test]
+async fn configuration_mistakes_found_at_start_exit_2_with_one_line_naming_the_key() {
+    let db = TestDatabase::migrated().await;
+    let amqp = musicmeta_tests::broker::url();
+    // Program, the mistake (environment overrides), the key named.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(&str, Env, &str)] = &[
+        (
+            "query-api",
+            &[("MUSICMETA_GRPC__ADMIN_TOKEN", "short")],
+            "grpc.admin_token",
+        ),
+        (
+            "query-api",
+            &[("MUSICMETA_GRPC__LOOKUP_TOKEN", "has a space in it, sadly")],
+            "grpc.lookup_token",
+        ),
+        (
+            "query-api",
+            &[
+                ("MUSICMETA_GRPC__TLS__CERT_PATH", "/nonexistent/cert.pem"),
+                ("MUSICMETA_GRPC__TLS__KEY_PATH", "/nonexistent/key.pem"),
+            ],
+            "grpc.tls.cert_path",
+        ),
+        (
+            "query-api",
+            &[
+                ("MUSICMETA_HTTP__LISTEN_ADDR", "127.0.0.1:0"),
+                ("MUSICMETA_HTTP__TLS__CERT_PATH", "/nonexistent/cert.pem"),
+                ("MUSICMETA_HTTP__TLS__KEY_PATH", "/nonexistent/key.pem"),
+            ],
+            "http.tls",
+        ),
+    ];
+    let both: &[(Env, &str)] = &[
+        (
+            &[(
+                "DATABASE_URL",
+                "postgres://postgres:pw-12345@127.0.0.1:99999/x",
+            )],
+            "database.url",
+        ),
+        (
+            &[(
+                "DATABASE_URL",
+                "postgres://postgres:pw-12345@127.0.0.1:5432/x?sslmode=sometimes",
+            )],
+            "database.url",
+        ),
+        (
+            &[("AMQP_URL", "amqp://guest:pw-12345@127.0.0.1:99999/%2f")],
+            "amqp.url",
+        ),
+    ];
+    let cases = cases.iter().copied().chain(
+        both.iter()
+            .flat_map(|&(env, key)| ["query-api", "ingest-worker"].map(|p| (p, env, key))),
+    );
+    for (program, env, key) in cases {
+        let output = tokio::process::Command::new(musicmeta_tests::binaries::binary(program))
+            .env_clear()
+            .env("DATABASE_URL", &db.url)
+            .env("AMQP_URL", &amqp)
+            .env(
+                "MUSICMETA_MUSICBRAINZ__USER_AGENT",
+                musicmeta_tests::app::TEST_USER_AGENT,
+            )
+            .env("MUSICMETA_GRPC__LISTEN_ADDR", "127.0.0.1:0")
+            .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .unwrap_or_else(|_| panic!("{program} with {env:?} did not stop"))
+            .expect("run the program");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let case = format!("{program} with {env:?}: {:?}\n{stderr}", output.status);
+        assert_eq!(output.status.code(), Some(2), "{case}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{case}");
+        assert!(
+            lines[0].starts_with(&format!("{program}: configuration key {key}: ")),
+            "{case}"
+        );
+        assert!(!stderr.contains("pw-12345"), "{case}");
+    }
+}

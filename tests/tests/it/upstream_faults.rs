@@ -549,3 +549,127 @@ async fn a_job_that_meets_the_database_down_comes_back_once_it_is_up() {
     assert_eq!(app.broker.depth(&app.broker.dead_letter_queue).await, 0);
     assert_eq!(retry_depth(&app).await, 0);
 }
+
+/// A fill that fails for good — MusicBrainz answers 200 with a page that is
+/// not its JSON — wakes the lookup waiting for it as soon as the worker
+/// gives up, with UNAVAILABLE naming the cause (the miss wait, 60 s here,
+/// would otherwise end in "not cached yet"), and is remembered for
+/// `cache.failure_ttl_secs`: ten more lookups, by gRPC and by the HTTP API
+/// (502), are answered without asking MusicBrainz again, and the dead
+/// letters hold one job, not eleven (issue 20). Once the failure is older
+/// than its TTL, the next lookup asks again. A ws/2 document (a browse)
+/// fails the same way.
+#[tokio::test]
+async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
+    use musicmeta_proto::v1 as pb;
+    use tonic::Code;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let app = TestApp::spawn_with(options(
+        8,
+        &[
+            ("MUSICMETA_CACHE__MISS_WAIT_MS", "60000".to_owned()),
+            ("MUSICMETA_HTTP__MISS_WAIT_MS", "60000".to_owned()),
+        ],
+    ))
+    .await;
+    assert_eq!(app.config.cache.failure_ttl_secs, 300);
+    let mbid = uuid::Uuid::new_v4().to_string();
+    app.musicbrainz
+        .serve_body(
+            EntityType::Release,
+            &mbid,
+            b"<html>Bad gateway</html>".to_vec(),
+        )
+        .await;
+    let mut client = app.client().await;
+    let lookup = || pb::GetReleaseRequest { mbid: mbid.clone() };
+
+    let started = std::time::Instant::now();
+    let err = client.get_release(lookup()).await.unwrap_err();
+    eprintln!("a failing fill answered after {:?}", started.elapsed());
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("could not be read"),
+        "the waiting lookup is told why, not that it is not cached yet: {err:?}"
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        let again = client.get_release(lookup()).await.unwrap_err();
+        assert_eq!(again.code(), Code::Unavailable);
+        assert_eq!(again.message(), err.message());
+    }
+    eprintln!("ten repeated lookups answered in {:?}", started.elapsed());
+    let http = reqwest::get(format!("{}/release/{mbid}?fmt=json", app.ws2_url()))
+        .await
+        .unwrap();
+    assert_eq!(http.status().as_u16(), 502);
+    let body: serde_json::Value = http.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not be read"),
+        "{body}"
+    );
+    assert_eq!(
+        app.musicbrainz.lookups_of(EntityType::Release, &mbid).await,
+        1,
+        "one upstream request for twelve lookups"
+    );
+    assert_eq!(letters(&app).await.len(), 1);
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM lookup_outcome WHERE outcome = 'failed' AND reason <> ''")
+            .await,
+        1,
+        "remembered with its reason"
+    );
+
+    // Past its TTL, MusicBrainz is asked again.
+    let db = app.db.connect().await;
+    db.execute(
+        "UPDATE lookup_outcome SET recorded_at = now() - interval '1 hour'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let err = client.get_release(lookup()).await.unwrap_err();
+    assert!(err.message().contains("could not be read"), "{err:?}");
+    assert_eq!(
+        app.musicbrainz.lookups_of(EntityType::Release, &mbid).await,
+        2
+    );
+
+    // A ws/2 document: a label's releases, answered with a broken body.
+    let label = uuid::Uuid::new_v4().to_string();
+    Mock::given(method("GET"))
+        .and(path("/ws/2/release"))
+        .and(query_param("label", label.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
+        .with_priority(1)
+        .mount(app.musicbrainz.server())
+        .await;
+    let browse = format!("{}/release?label={label}&fmt=json", app.ws2_url());
+    for _ in 0..3 {
+        let answer = reqwest::get(&browse).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 502);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("could not be read"),
+            "{body}"
+        );
+    }
+    let browses = app
+        .musicbrainz
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.url.query().is_some_and(|q| q.contains(&label)))
+        .count();
+    assert_eq!(browses, 1, "one upstream request for three browses");
+}
