@@ -96,16 +96,10 @@ impl Application {
         // Configuration mistakes first, before anything starts or logs.
         config.grpc.check()?;
         let tls = server_tls(&config.grpc.tls)?;
-        if let Some(http) = &config.http
-            && (http.tls.cert_path.is_some() || http.tls.key_path.is_some())
-        {
-            return Err(StartError::Config(ConfigError::Invalid {
-                key: "http.tls",
-                reason: "is not served yet: put a TLS-terminating proxy in front of \
-                         http.listen_addr"
-                    .to_owned(),
-            }));
-        }
+        let http_tls = match &config.http {
+            Some(http) => http_tls(&http.tls)?,
+            None => None,
+        };
         let pool = db::build_pool(&config.database)?;
         db::check(&pool).await?;
         let background = CancellationToken::new();
@@ -189,6 +183,7 @@ impl Application {
                     http: http.clone(),
                     forwarder: Some(Forwarder::new(&config.musicbrainz, gate)?),
                     upstream_rate: config.musicbrainz.requests_per_second,
+                    tls: http_tls,
                 });
                 Some((listener, addr, api))
             }
@@ -351,6 +346,24 @@ fn server_tls(config: &GrpcTlsConfig) -> Result<Option<ServerTlsConfig>, StartEr
         .tls_config(tls.clone())
         .map_err(|e| invalid("grpc.tls", format!("unusable certificate or key: {e}")))?;
     Ok(Some(tls))
+}
+
+/// Reads `http.tls`'s PEM files into the HTTP listener's TLS set-up; a file
+/// that cannot be read or used is a configuration mistake naming its key.
+fn http_tls(config: &GrpcTlsConfig) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+    let invalid = |key, reason| StartError::Config(ConfigError::Invalid { key, reason });
+    match (&config.cert_path, &config.key_path) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            musicmeta_shared::tls::server(("http.tls.cert_path", cert), ("http.tls.key_path", key))
+                .map(|config| Some(Arc::new(config)))
+                .map_err(|e| invalid("http.tls", e.to_string()))
+        }
+        _ => Err(invalid(
+            "http.tls",
+            "needs both cert_path and key_path".to_owned(),
+        )),
+    }
 }
 
 /// How often query-api checks that PostgreSQL answers, for its health status.

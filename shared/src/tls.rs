@@ -14,6 +14,9 @@
 //!   (lapin's default); RabbitMQ's `cacertfile` URI query parameter adds a
 //!   CA in PEM ([`amqp`]), for brokers with a private CA.
 //!
+//! - **Served**: query-api's ws/2 HTTP listener ([`server`]) from a PEM
+//!   certificate chain and key, as `grpc.tls` configures gRPC's.
+//!
 //! One crypto provider (aws-lc-rs, which reqwest and lapin already use) is
 //! named explicitly, so nothing depends on a process-wide default.
 
@@ -42,6 +45,8 @@ pub enum TlsError {
     },
     #[error("{param} {path} holds no PEM certificate")]
     NoCertificate { param: &'static str, path: PathBuf },
+    #[error("{param} {path} holds no PEM private key")]
+    NoKey { param: &'static str, path: PathBuf },
     #[error("sslmode={0} needs sslrootcert=<PEM file> to verify the server against")]
     NoRootCert(&'static str),
     #[error("sslmode {0:?} is not supported (disable, prefer, require, verify-ca or verify-full)")]
@@ -165,6 +170,45 @@ pub fn amqp(url: &str) -> Result<lapin::tcp::OwnedTLSConfig, TlsError> {
         identity: None,
         cert_chain,
     })
+}
+
+/// A TLS server speaking HTTP/1.1 (ALPN), from a PEM certificate chain
+/// (the server's certificate first) and a PEM private key (PKCS#8, PKCS#1
+/// or SEC1). `params` name the two settings in errors.
+pub fn server(
+    (cert_param, cert_path): (&'static str, &Path),
+    (key_param, key_path): (&'static str, &Path),
+) -> Result<rustls::ServerConfig, TlsError> {
+    use rustls::pki_types::PrivateKeyDer;
+    let read = |param, path: &Path| {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            param,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&read(cert_param, cert_path)?)
+            .filter_map(Result::ok)
+            .collect();
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            param: cert_param,
+            path: cert_path.to_owned(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(key_param, key_path)?).map_err(|_| {
+        TlsError::NoKey {
+            param: key_param,
+            path: key_path.to_owned(),
+        }
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Makes aws-lc-rs the process-wide default provider, for the libraries

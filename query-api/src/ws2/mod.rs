@@ -35,6 +35,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
+use axum::serve::ListenerExt as _;
 use musicmeta_musicbrainz::forward::Forwarder;
 use musicmeta_musicbrainz::ws2::{self, Format, Request, Resource};
 use musicmeta_shared::config::{CacheConfig, HttpConfig};
@@ -70,6 +71,8 @@ struct Inner {
     limiter: Option<limit::ClientLimiter>,
     /// Upstream requests per second, for estimating when a fill is done.
     upstream_rate: f64,
+    /// Set when `http.tls` is configured: the listener speaks only TLS.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What the API is built from.
@@ -83,6 +86,7 @@ pub struct Parts {
     pub http: HttpConfig,
     pub forwarder: Option<Forwarder>,
     pub upstream_rate: f64,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Ws2Api {
@@ -102,23 +106,43 @@ impl Ws2Api {
                 http: parts.http,
                 limiter,
                 upstream_rate: parts.upstream_rate,
+                tls: parts.tls,
             }),
         }
     }
 
-    /// Serves HTTP/1.1 (keep-alive) on `listener` until `shutdown`
-    /// resolves; requests in flight finish first.
+    /// Serves HTTP/1.1 (keep-alive) on `listener`, over TLS when `http.tls`
+    /// is set, until `shutdown` resolves; requests in flight finish first.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let tls = self.inner.tls.clone();
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(self)
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+        let Some(tls) = tls else {
+            // Every answer is sent at once: Nagle's algorithm would hold
+            // small ones back behind the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            return axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        };
+        let handle = axum_server::Handle::new();
+        let stop = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.graceful_shutdown(None);
+        });
+        let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+        axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+            .handle(handle)
+            .serve(app)
             .await
     }
 

@@ -453,6 +453,57 @@ async fn grpc_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text()
     assert!(untrusted.is_err(), "a client with another CA connected");
 }
 
+/// `http.tls` puts the ws/2 HTTP API behind TLS, configured like gRPC's:
+/// a client trusting the CA gets its answers (and a merged MBID's
+/// `Location` says https), plain HTTP and a client with another CA get
+/// nothing.
+#[tokio::test]
+async fn the_http_api_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text() {
+    let certs = TestCertificates::localhost();
+    let (cert, key) = (certs.cert_path(), certs.key_path());
+    let app = TestApp::spawn_with(with_env(
+        1,
+        &[
+            ("MUSICMETA_HTTP__TLS__CERT_PATH", cert.to_str().unwrap()),
+            ("MUSICMETA_HTTP__TLS__KEY_PATH", key.to_str().unwrap()),
+        ],
+    ))
+    .await;
+    let port = app.http_addr.port();
+    let client = |ca: &[u8]| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca).unwrap()])
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    let url = format!("https://localhost:{port}/ws/2/label/{WARP}?inc=aliases&fmt=json");
+    let answer = client(certs.ca_pem.as_bytes())
+        .get(&url)
+        .send()
+        .await
+        .expect("TLS handshake with the test CA");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["id"], WARP);
+
+    let plain = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/ws/2/label/{WARP}?fmt=json"
+        ))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.as_ref().is_ok_and(|r| r.status() != 200),
+        "a plain-text request was answered: {plain:?}"
+    );
+    let stranger = TestCertificates::localhost();
+    let untrusted = client(stranger.ca_pem.as_bytes()).get(&url).send().await;
+    assert!(untrusted.is_err(), "a client with another CA was answered");
+}
+
 #[tokio::test]
 async fn a_missing_tls_certificate_stops_start_up_naming_the_file() {
     let db = TestDatabase::migrated().await;
