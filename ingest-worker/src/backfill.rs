@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::Config;
-use musicmeta_shared::db::{self, CacheStateRepository, DbError, PgStore};
+use musicmeta_shared::db::{self, DbError, PgStore, redirects};
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -242,7 +242,7 @@ pub async fn run(
             }
         };
         if let Some(store) = &store {
-            match store.is_fresh(&config.cache, entity_type, mbid).await {
+            match redirects::is_fresh(store, &config.cache, entity_type, mbid).await {
                 Ok(true) => {
                     summary.skipped += 1;
                     continue;

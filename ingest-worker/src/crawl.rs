@@ -26,7 +26,7 @@ use musicmeta_musicbrainz::MusicBrainzClient;
 use musicmeta_shared::catalog::BrowseList;
 use musicmeta_shared::config::CacheConfig;
 use musicmeta_shared::db::{
-    CacheStateRepository, CatalogRepository, EntityRepository, EntityWriter, PgStore,
+    CacheStateRepository, CatalogRepository, EntityRepository, EntityWriter, PgStore, redirects,
 };
 use musicmeta_shared::domain::{Entity, Release};
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
@@ -162,7 +162,7 @@ impl Crawler<'_> {
         let mut requests = Vec::with_capacity(children.len());
         for (entity_type, mbid) in children {
             // A fresh child with children of its own is still crawled below it.
-            if depth == 0 && self.store.is_fresh(self.cache, entity_type, mbid).await? {
+            if depth == 0 && redirects::is_fresh(self.store, self.cache, entity_type, mbid).await? {
                 continue;
             }
             let job = FetchJob::new(entity_type, mbid).with_depth(depth);

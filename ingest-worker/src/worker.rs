@@ -616,10 +616,7 @@ impl Worker {
 
     async fn is_fresh(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
         let inner = &self.inner;
-        inner
-            .store
-            .is_fresh(&inner.config.cache, entity_type, mbid)
-            .await
+        db::redirects::is_fresh(&inner.store, &inner.config.cache, entity_type, mbid).await
     }
 
     /// Forgets the claim of a job that is over without an answer stored

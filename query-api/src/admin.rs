@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::admin_service_server::AdminService;
 use musicmeta_shared::config::{AmqpConfig, CacheConfig};
-use musicmeta_shared::db::{CacheStateRepository, PgStore};
+use musicmeta_shared::db::{PgStore, redirects};
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -174,7 +174,7 @@ impl AdminApi {
             let mut job = FetchJob::new(entity_type, mbid).with_depth(depth);
             if request.force {
                 job = job.forced();
-            } else if self.store.is_fresh(&self.cache, entity_type, mbid).await? {
+            } else if redirects::is_fresh(&self.store, &self.cache, entity_type, mbid).await? {
                 tally.skipped += 1;
                 continue;
             }

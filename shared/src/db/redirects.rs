@@ -29,6 +29,31 @@ pub enum Resolved<T> {
     Unknown(Mbid),
 }
 
+/// Whether the cache can answer for this MBID without an upstream request:
+/// it was fetched within its TTL, or MusicBrainz's 404 for it is still
+/// remembered, or it redirects to an entity that is fresh. A remembered
+/// failed fill is not fresh: lookups answer it without a job, so a job that
+/// comes anyway (an operator's requeue, a backfill) is a deliberate try.
+pub async fn is_fresh<S>(
+    state: &S,
+    cache: &CacheConfig,
+    entity_type: EntityType,
+    mbid: Mbid,
+) -> Result<bool, DbError>
+where
+    S: CacheStateRepository + ?Sized,
+{
+    let resolved = resolve_redirects(state, cache, entity_type, mbid, |m| {
+        state.fetched_at(entity_type, m)
+    })
+    .await?;
+    Ok(match resolved {
+        Resolved::Found { value, .. } => cache.is_fresh(entity_type, value),
+        Resolved::NotFound(_) => true,
+        Resolved::Failed(_) | Resolved::Unknown(_) => false,
+    })
+}
+
 /// Follows recorded redirects from `requested`: at each MBID, `probe` is
 /// asked first; then a remembered redirect is followed, a remembered 404
 /// (within `cache.negative_ttl_secs`) ends the chain as not found, a

@@ -18,12 +18,10 @@ use deadpool_postgres::Pool;
 
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
-use super::redirects::{Resolved, resolve_redirects};
 use super::{DbError, browse, read, search, with_client, write};
 use crate::catalog::{
     BrowseKey, BrowseList, Hit, ListState, Relation, SearchFilter, SearchKey, Summary,
 };
-use crate::config::CacheConfig;
 use crate::domain::{
     Artist, Cached, Entity, FetchOutcome, Label, Recording, Release, ReleaseGroup,
 };
@@ -68,35 +66,6 @@ pub trait CacheStateRepository: Send + Sync {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
-
-    /// Whether the cache can answer for this MBID without an upstream
-    /// request: it was fetched within its TTL, or MusicBrainz's 404 for it
-    /// is still remembered, or it redirects to an entity that is fresh.
-    fn is_fresh(
-        &self,
-        cache: &CacheConfig,
-        entity_type: EntityType,
-        mbid: Mbid,
-    ) -> impl Future<Output = Result<bool, DbError>> + Send
-    where
-        Self: Sized,
-    {
-        async move {
-            let resolved = resolve_redirects(self, cache, entity_type, mbid, |m| {
-                self.fetched_at(entity_type, m)
-            })
-            .await?;
-            Ok(match resolved {
-                Resolved::Found { value, .. } => cache.is_fresh(entity_type, value),
-                Resolved::NotFound(_) => true,
-                // Lookups answer a remembered failure without a job; a job
-                // that comes anyway (an operator's requeue, a backfill) is
-                // a deliberate try.
-                Resolved::Failed(_) => false,
-                Resolved::Unknown(_) => false,
-            })
-        }
-    }
 }
 
 /// The ws/2 documents the HTTP API answers from (`super::documents`).
