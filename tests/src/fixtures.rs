@@ -101,3 +101,94 @@ pub fn request_key(path: &str, query: &str) -> String {
     let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{path}?{}", query.join("&"))
 }
+
+/// A recorded answer and the ws/2 request that gets it: `path` after
+/// `/ws/2/`, `query` without `fmt` (empty for none), `file` under [`dir`].
+#[derive(Debug, Clone)]
+pub struct RecordedAnswer {
+    pub path: String,
+    pub query: String,
+    pub file: String,
+}
+
+impl RecordedAnswer {
+    /// `path?query&fmt=<fmt>`, or without `fmt` when `None`.
+    pub fn request(&self, fmt: Option<&str>) -> String {
+        let mut query = self.query.clone();
+        if let Some(fmt) = fmt {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str("fmt=");
+            query.push_str(fmt);
+        }
+        match query.is_empty() {
+            true => self.path.clone(),
+            false => format!("{}?{query}", self.path),
+        }
+    }
+}
+
+/// The recorded lookups of an entity whose inc is known (MANIFEST
+/// `known:`), primary captures answered 200: the request each answers.
+pub fn recorded_lookups() -> Vec<RecordedAnswer> {
+    let manifest = String::from_utf8_lossy(&read("MANIFEST.tsv")).into_owned();
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (path, kind, id, inc, notes) = (f[0], f[1], f[2], f[3], f.get(5)?);
+            let inc = match inc.strip_prefix("known: ")? {
+                "inc=(none)" | "no inc" => String::new(),
+                other => other.strip_prefix("inc=")?.to_owned(),
+            };
+            let primary = !path.contains(".alt") && notes.contains("HTTP 200");
+            let folder = path.split('/').next()?;
+            (primary && folder == kind && !matches!(kind, "collection" | "edge" | "fragments"))
+                .then(|| RecordedAnswer {
+                    path: format!("{kind}/{id}"),
+                    query: if inc.is_empty() {
+                        inc
+                    } else {
+                        format!("inc={inc}")
+                    },
+                    file: path.to_owned(),
+                })
+        })
+        .collect()
+}
+
+/// Every other recorded answer the cache serves as MusicBrainz gave it:
+/// browses, searches, disc IDs, ISRCs, ISWCs (entity lookups are
+/// [`recorded_lookups`]: an alternate capture of one is not what a
+/// superset fetch returns; collections need a user; errors are tested with
+/// their statuses elsewhere; a search recorded with `inc=` is another
+/// day's capture of one already here, as MusicBrainz and the cache's key
+/// ignore `inc` on a search).
+pub fn recorded_documents() -> Vec<RecordedAnswer> {
+    let mut out: Vec<RecordedAnswer> = recorded_requests(&dir())
+        .into_iter()
+        .filter_map(|(key, file)| {
+            let (path, query) = key.split_once('?').unwrap_or((&key, ""));
+            let path = path.trim_start_matches("/ws/2/");
+            let lookup_of_entity = path.contains('/')
+                && !["discid", "isrc", "iswc"]
+                    .iter()
+                    .any(|p| path.starts_with(p));
+            let skip = lookup_of_entity
+                || file.starts_with("errors/")
+                || file.starts_with("collection")
+                || path.starts_with("collection")
+                || query.contains("collection=")
+                || (query.contains("query=") && query.contains("inc="));
+            (!skip).then(|| RecordedAnswer {
+                path: path.to_owned(),
+                query: query.to_owned(),
+                file,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}

@@ -79,46 +79,19 @@ async fn spawn() -> TestApp {
     .await
 }
 
-/// The MANIFEST rows of the recorded lookups whose inc is known.
-fn known_lookups() -> Vec<(String, String, String, String)> {
-    let manifest = String::from_utf8_lossy(&fixtures::read("MANIFEST.tsv")).into_owned();
-    manifest
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            let (path, kind, id, inc, notes) = (f[0], f[1], f[2], f[3], f.get(5)?);
-            let inc = inc.strip_prefix("known: ")?;
-            let inc = match inc {
-                "inc=(none)" | "no inc" => String::new(),
-                other => other.strip_prefix("inc=")?.to_owned(),
-            };
-            let primary = !path.contains(".alt") && notes.contains("HTTP 200");
-            let folder = path.split('/').next()?;
-            (primary && folder == kind && !matches!(kind, "collection" | "edge" | "fragments"))
-                .then(|| (path.to_owned(), kind.to_owned(), id.to_owned(), inc))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_recorded_lookup_is_answered_as_recorded() {
     let app = spawn().await;
-    let lookups = known_lookups();
+    let lookups = fixtures::recorded_lookups();
     assert!(lookups.len() > 50, "{} lookups", lookups.len());
     let mut wrong = Vec::new();
-    for (path, kind, id, inc) in &lookups {
-        let query = if inc.is_empty() {
-            "fmt=json".to_owned()
-        } else {
-            format!("inc={inc}&fmt=json")
-        };
-        let answer = get(&app, &format!("{kind}/{id}?{query}")).await;
-        let want: Value = serde_json::from_slice(&fixtures::read(path)).unwrap();
+    for recorded in &lookups {
+        let answer = get(&app, &recorded.request(Some("json"))).await;
+        let want: Value = serde_json::from_slice(&fixtures::read(&recorded.file)).unwrap();
         if answer.status != StatusCode::OK {
-            wrong.push(format!("{path}: HTTP {}", answer.status));
+            wrong.push(format!("{}: HTTP {}", recorded.file, answer.status));
         } else if answer.json() != want {
-            wrong.push(format!("{path}: the JSON differs"));
+            wrong.push(format!("{}: the JSON differs", recorded.file));
         }
     }
     assert!(
@@ -133,54 +106,29 @@ async fn every_recorded_lookup_is_answered_as_recorded() {
 #[tokio::test]
 async fn every_recorded_request_is_answered_as_recorded() {
     let app = spawn().await;
-    let recorded = fixtures::recorded_requests(&fixtures::dir());
-    let mut asked = 0;
+    let documents = fixtures::recorded_documents();
     let mut wrong = Vec::new();
-    for (key, file) in recorded {
-        // Entity lookups are the test above (an alternate capture of one is
-        // not what a superset fetch returns); collections need a user;
-        // errors are tested with their statuses elsewhere.
-        let (path, query) = key.split_once('?').unwrap_or((&key, ""));
-        let path = path.trim_start_matches("/ws/2/");
-        let lookup_of_entity = path.contains('/')
-            && !["discid", "isrc", "iswc"]
-                .iter()
-                .any(|p| path.starts_with(p));
-        if lookup_of_entity
-            || file.starts_with("errors/")
-            || file.starts_with("collection")
-            || path.starts_with("collection")
-            || query.contains("collection=")
-            // MusicBrainz ignores inc= on a search, and so does the cache's
-            // key: these are other captures (other days) of requests
-            // already here without it.
-            || (query.contains("query=") && query.contains("inc="))
-        {
-            continue;
-        }
-        asked += 1;
-        let query = if query.is_empty() {
-            "fmt=json".to_owned()
-        } else {
-            format!("{query}&fmt=json")
-        };
-        let answer = get(&app, &format!("{path}?{query}")).await;
-        let want: Value = serde_json::from_slice(&fixtures::read(&file)).unwrap();
+    for recorded in &documents {
+        let request = recorded.request(Some("json"));
+        let answer = get(&app, &request).await;
+        let want: Value = serde_json::from_slice(&fixtures::read(&recorded.file)).unwrap();
         if answer.status != StatusCode::OK {
             wrong.push(format!(
-                "{file} ({path}?{query}): HTTP {} {}",
+                "{} ({request}): HTTP {} {}",
+                recorded.file,
                 answer.status,
                 String::from_utf8_lossy(&answer.body)
             ));
         } else if answer.json() != want {
-            wrong.push(format!("{file} ({path}?{query}): the JSON differs"));
+            wrong.push(format!("{} ({request}): the JSON differs", recorded.file));
         }
     }
-    assert!(asked > 15, "{asked} requests");
+    assert!(documents.len() > 15, "{} requests", documents.len());
     assert!(
         wrong.is_empty(),
-        "{} of {asked}:\n{}",
+        "{} of {}:\n{}",
         wrong.len(),
+        documents.len(),
         wrong.join("\n")
     );
 }
@@ -492,39 +440,15 @@ fn xml_of(path: &str, query: &str, file: &str) -> String {
 #[tokio::test]
 async fn every_recorded_answer_is_served_in_xml_too() {
     let app = spawn().await;
-    let mut asked = Vec::new();
-    for (path, kind, id, inc) in known_lookups() {
-        let query = if inc.is_empty() {
-            String::new()
-        } else {
-            format!("inc={inc}")
-        };
-        asked.push((format!("{kind}/{id}"), query, path));
-    }
-    for (key, file) in fixtures::recorded_requests(&fixtures::dir()) {
-        let (path, query) = key.split_once('?').unwrap_or((&key, ""));
-        let path = path.trim_start_matches("/ws/2/");
-        let lookup_of_entity = path.contains('/')
-            && !["discid", "isrc", "iswc"]
-                .iter()
-                .any(|p| path.starts_with(p));
-        // As in the JSON test above: lookups are the list above; errors,
-        // collections and other days' captures are not answers to serve.
-        if lookup_of_entity
-            || file.starts_with("errors/")
-            || file.starts_with("collection")
-            || path.starts_with("collection")
-            || query.contains("collection=")
-            || (query.contains("query=") && query.contains("inc="))
-        {
-            continue;
-        }
-        asked.push((path.to_owned(), query.to_owned(), file));
-    }
+    let mut asked = fixtures::recorded_lookups();
+    asked.extend(fixtures::recorded_documents());
     let mut wrong = Vec::new();
-    for (path, query, file) in &asked {
-        let sep = if query.is_empty() { "" } else { "?" };
-        let answer = get(&app, &format!("{path}{sep}{query}")).await;
+    for fixtures::RecordedAnswer { path, query, file } in &asked {
+        let answer = get(
+            &app,
+            &format!("{path}{}{query}", if query.is_empty() { "" } else { "?" }),
+        )
+        .await;
         let want = xml_of(path, query, file);
         if answer.status != StatusCode::OK {
             wrong.push(format!("{file} ({path}?{query}): HTTP {}", answer.status));
