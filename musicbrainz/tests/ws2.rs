@@ -4,12 +4,14 @@
 //! `tests/fixtures/musicbrainz/`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use musicmeta_musicbrainz::ws2::{
     Format, IncSet, Kind, Request, Resource, derivable, error_format, project, superset,
 };
+mod corpus;
+
+use corpus::{Row, load, manifest};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -570,36 +572,6 @@ fn credentials_and_derivability() {
 
 // ---------------------------------------------------------------------------
 // The corpus
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicbrainz")
-}
-
-fn load(path: &str) -> Value {
-    let text = std::fs::read_to_string(fixtures().join(path)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-struct Row {
-    path: String,
-    inc: String,
-    notes: String,
-}
-
-fn manifest() -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join("MANIFEST.tsv")).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            Row {
-                path: cols[0].to_owned(),
-                inc: cols[3].to_owned(),
-                notes: cols[5].to_owned(),
-            }
-        })
-        .collect()
-}
 
 /// The lookup request a fixture answers: `<resource>/<id>` and its recorded `inc`.
 fn recorded_request(row: &Row) -> Option<Request> {

@@ -11,46 +11,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod corpus;
+
+use corpus::{Row, load, manifest};
 use musicmeta_musicbrainz::ws2::{self, Kind, Request, Resource, project, superset};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------
 // The corpus
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicbrainz")
-}
-
 fn schema() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/ws2/mmd/musicbrainz_mmd-2.0.rng")
-}
-
-fn load(path: &str) -> Value {
-    let text = std::fs::read_to_string(fixtures().join(path)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-struct Row {
-    path: String,
-    entity_type: String,
-    inc: String,
-    notes: String,
-}
-
-fn manifest() -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join("MANIFEST.tsv")).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            Row {
-                path: cols[0].to_owned(),
-                entity_type: cols[1].to_owned(),
-                inc: cols[3].to_owned(),
-                notes: cols[5].to_owned(),
-            }
-        })
-        .collect()
 }
 
 fn parse(path: &str, query: &str) -> Request {
