@@ -160,6 +160,13 @@ fn every_error_rule_gives_musicbrainz_status_and_message() {
         ("release".into(), "query=%FF".into(), 400,
          "Sorry, but your request could not be decoded. Please ensure your request is encoded \
           as UTF-8 and try again.".into()),
+        // Control characters (the cache's rule, as gRPC's: issue 20).
+        ("artist".into(), "query=%00".into(), 400,
+         "query must not contain control characters (found U+0000)".into()),
+        ("artist".into(), "query=a%1Bb".into(), 400,
+         "query must not contain control characters (found U+001B)".into()),
+        ("release".into(), "artist=x%C2%85".into(), 400,
+         "artist must not contain control characters (found U+0085)".into()),
         // Format: a bad fmt wins over everything, even an unknown path.
         (format!("release/{id}"), "fmt=yaml&inc=foobar".into(), 406,
          "Invalid format. Either set an Accept header (recognized mime types are application/json \
@@ -188,7 +195,7 @@ fn every_error_rule_gives_musicbrainz_status_and_message() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(cases.len(), 65);
+    assert_eq!(cases.len(), 68);
 }
 
 #[test]

@@ -101,7 +101,11 @@ impl Respond for RecordedBrowses {
             .iter()
             .find_map(|f| std::fs::read(self.dir.join(f)).ok())
         });
-        let list_key = format!("{item}s");
+        // MusicBrainz's plural of each resource ("series" is its own).
+        let list_key = match item.as_str() {
+            "series" => item.clone(),
+            _ => format!("{item}s"),
+        };
         let all: Vec<serde_json::Value> = recorded
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v.get(&list_key).and_then(|l| l.as_array()).cloned())

@@ -327,7 +327,19 @@ impl Query {
                 None => (pair, None),
             };
             let value = value.map(|v| unescape(v, true)).transpose()?;
-            pairs.push((unescape(name, true)?, value));
+            let name = unescape(name, true)?;
+            // No MusicBrainz name, id or query holds a control character;
+            // NUL cannot even be stored. Refused up front, as gRPC does.
+            if let Some(c) = value
+                .as_deref()
+                .and_then(|v| v.chars().find(|c| c.is_control()))
+            {
+                return Err(Ws2Error::bad_request(format!(
+                    "{name} must not contain control characters (found U+{:04X})",
+                    u32::from(c)
+                )));
+            }
+            pairs.push((name, value));
         }
         Ok(Query { pairs })
     }

@@ -121,6 +121,16 @@ async fn typed(
                 value: Loaded::Outdated,
                 mbid,
             } => (mbid, true),
+            Resolved::Found {
+                value: Loaded::Unrenderable,
+                ..
+            } => {
+                return Ok(Reply::failed(
+                    request.format,
+                    FAILED_DOCUMENT,
+                    cache_of(asked, true),
+                ));
+            }
             Resolved::NotFound(_) => {
                 return Ok(Reply::not_found(request.format, cache_of(asked, true)));
             }
@@ -160,6 +170,8 @@ enum Loaded {
     Entry(HotEntry),
     /// A fetched row whose document does not hold what the request asks.
     Outdated,
+    /// A stored document that cannot be written as the request asks.
+    Unrenderable,
 }
 
 async fn load_typed(
@@ -184,8 +196,15 @@ async fn load_typed(
     if !covers {
         return Ok(Some(Loaded::Outdated));
     }
-    let entry = render::rendered(stored.body, request, Some(&request.inc), stored.fetched_at)
-        .map_err(|e| DbError::Inconsistent(e.to_string()))?;
+    let Some(entry) = rendered(
+        stored.body,
+        request,
+        Some(&request.inc),
+        stored.fetched_at,
+        &mbid.to_string(),
+    ) else {
+        return Ok(Some(Loaded::Unrenderable));
+    };
     inner.hot.insert(ticket, key, &entry);
     Ok(Some(Loaded::Entry(entry)))
 }
@@ -292,20 +311,19 @@ async fn document(
             let cache = cache_of(asked, fresh);
             let status = doc.status;
             let fetched_at = doc.fetched_at;
-            let render = || {
-                render::rendered(doc.body, request, project, fetched_at)
-                    .map_err(|e| DbError::Inconsistent(e.to_string()))
-            };
+            let render = || rendered(doc.body, request, project, fetched_at, &key);
             return Ok(match status {
-                200 => {
-                    let entry = render()?;
-                    inner.hot.insert(ticket, rendering, &entry);
-                    Reply::Document {
-                        entry,
-                        cache,
-                        format: request.format,
+                200 => match render() {
+                    Some(entry) => {
+                        inner.hot.insert(ticket, rendering, &entry);
+                        Reply::Document {
+                            entry,
+                            cache,
+                            format: request.format,
+                        }
                     }
-                }
+                    None => Reply::failed(request.format, FAILED_DOCUMENT, cache),
+                },
                 404 => Reply::not_found(request.format, cache),
                 301 => {
                     let moved_to = doc
@@ -317,7 +335,7 @@ async fn document(
                     // The body of a redirect is only a courtesy: one that
                     // does not render is left out, the Location is what
                     // clients follow.
-                    let entry = render().unwrap_or_else(|_| render::empty(fetched_at));
+                    let entry = render().unwrap_or_else(|| render::empty(fetched_at));
                     Reply::Moved {
                         location: location_of(api, cx, request.resource, &moved_to),
                         entry,
@@ -356,6 +374,23 @@ fn stored_as_json(request: &Request) -> Request {
         credentials_in_query: false,
         ..request.clone()
     }
+}
+
+/// A stored document as `request` gets it; `None`, logged, when it cannot
+/// be written so (its JSON is not what MusicBrainz answers to the request:
+/// a hand edit, or MusicBrainz changed its JSON). The client is told that
+/// MusicBrainz's answer could not be read (502), not that the database is
+/// down.
+fn rendered(
+    body: String,
+    request: &Request,
+    project: Option<&IncSet>,
+    fetched_at: std::time::SystemTime,
+    what: &str,
+) -> Option<HotEntry> {
+    render::rendered(body, request, project, fetched_at)
+        .inspect_err(|error| warn!(%error, document = what, format = request.format.as_fmt(), "stored document cannot be rendered"))
+        .ok()
 }
 
 /// The MBID of a lookup request (the grammar has checked it).

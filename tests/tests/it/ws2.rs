@@ -638,3 +638,30 @@ async fn a_logged_in_request_is_forwarded_and_never_cached() {
         r#"Digest realm="musicbrainz.org""#
     );
 }
+
+/// A stored document that cannot be written as MusicBrainz's XML (its JSON
+/// is not what MusicBrainz answers: a hand edit, or MusicBrainz changed its
+/// JSON) is answered 502 "could not be read" in XML — not a database outage
+/// — while its JSON face is still served.
+#[tokio::test]
+async fn a_document_that_cannot_be_written_as_xml_is_a_502_not_an_outage() {
+    let app = spawn().await;
+    let browse = "release-group?artist=c8da2e40-bd28-4d4e-813a-bd2f51958ba8&inc=artist-credits";
+    assert_eq!(
+        get(&app, &format!("{browse}&fmt=json")).await.status,
+        StatusCode::OK
+    );
+    let edited = app
+        .db
+        .connect()
+        .await
+        .execute("UPDATE ws2_document SET body = '[1, 2]'::jsonb", &[])
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+    let answer = get(&app, browse).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    let body = String::from_utf8_lossy(&answer.body);
+    assert!(body.contains("could not be read"), "{body}");
+    assert!(!body.contains("database"), "{body}");
+}
