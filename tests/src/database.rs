@@ -111,6 +111,37 @@ pub const TABLES: &[&str] = &[
 ];
 
 impl TestDatabase {
+    /// Ends every session on this database but the caller's, as a
+    /// PostgreSQL restart or failover does to a pool's idle connections;
+    /// returns how many were ended.
+    pub async fn terminate_sessions(&self) -> i64 {
+        self.connect()
+            .await
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("terminate the service's sessions")
+            .get(0)
+    }
+
+    /// How long from now the shared request budget is paused (negative when
+    /// the pause is over), in seconds.
+    pub async fn budget_pause_secs(&self) -> f64 {
+        self.connect()
+            .await
+            .query_one(
+                "SELECT extract(epoch FROM max(paused_until) - clock_timestamp())::float8 \
+                 FROM rate_budget",
+                &[],
+            )
+            .await
+            .expect("read the shared pause")
+            .get(0)
+    }
+
     /// All rows of all cache tables as sorted JSON text, without the
     /// timestamps that a re-fetch legitimately moves.
     pub async fn snapshot(&self) -> Vec<String> {

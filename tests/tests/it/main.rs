@@ -7,6 +7,7 @@ mod backfill;
 mod bench_smoke;
 mod cache;
 mod catalog;
+mod chaos;
 mod clients;
 mod deploy;
 mod faults;

@@ -199,22 +199,6 @@ const LABELS: [&str; 6] = [
     "30235128-d661-4233-879e-7129edcee178",
 ];
 
-/// Ends every session on the test database but the caller's, as a
-/// PostgreSQL restart or failover does to a pool's idle connections.
-async fn terminate_backends(app: &TestApp) -> i64 {
-    app.db
-        .connect()
-        .await
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            &[],
-        )
-        .await
-        .expect("terminate the service's sessions")
-        .get(0)
-}
-
 /// When PostgreSQL ends the sessions a pool holds (a restart, a failover,
 /// `pg_terminate_backend`), the very next lookups still succeed: a pooled
 /// connection the server has closed is replaced, not reported to the
@@ -248,7 +232,7 @@ async fn terminated_database_sessions_cost_lookups_and_fills_nothing() {
 
     for attempt in 0..3 {
         // At least the API's pool; the rest may not have reconnected yet.
-        let ended = terminate_backends(&app).await;
+        let ended = app.db.terminate_sessions().await;
         assert!(ended >= 1, "sessions ended: {ended}");
         for mbid in cached {
             let mut client = client.clone();
@@ -265,7 +249,7 @@ async fn terminated_database_sessions_cost_lookups_and_fills_nothing() {
     }
 
     // A miss: the API stages it, the worker stores it, the caller is told.
-    terminate_backends(&app).await;
+    app.db.terminate_sessions().await;
     let mbid = missed[0];
     let mut client = client.clone();
     let filled = client

@@ -204,18 +204,7 @@ async fn an_absurd_retry_after_pauses_at_the_cap_and_the_job_is_retried() {
         "{report:?}"
     );
     assert!(letters(&app).await.is_empty(), "nothing is dead-lettered");
-    let paused: f64 = app
-        .db
-        .connect()
-        .await
-        .query_one(
-            "SELECT extract(epoch FROM max(paused_until) - clock_timestamp())::float8 \
-             FROM rate_budget",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let paused = app.db.budget_pause_secs().await;
     assert!(
         (50.0..=60.0).contains(&paused),
         "the shared pause is the cap, not 1e30 s: {paused}"
