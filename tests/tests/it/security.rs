@@ -395,18 +395,31 @@ async fn backfill_queues_on_the_backfill_lane_and_says_why_items_are_rejected() 
 // ---------------------------------------------------------------------------
 // TLS: gRPC, PostgreSQL, RabbitMQ
 
-#[tokio::test]
-async fn grpc_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text() {
+/// An app whose `section` (`GRPC` or `HTTP`) serves TLS with a fresh
+/// certificate for localhost, and that certificate's CA.
+async fn app_with_tls(section: &str) -> (TestCertificates, TestApp) {
     let certs = TestCertificates::localhost();
     let (cert, key) = (certs.cert_path(), certs.key_path());
     let app = TestApp::spawn_with(with_env(
         1,
         &[
-            ("MUSICMETA_GRPC__TLS__CERT_PATH", cert.to_str().unwrap()),
-            ("MUSICMETA_GRPC__TLS__KEY_PATH", key.to_str().unwrap()),
+            (
+                &format!("MUSICMETA_{section}__TLS__CERT_PATH"),
+                cert.to_str().unwrap(),
+            ),
+            (
+                &format!("MUSICMETA_{section}__TLS__KEY_PATH"),
+                key.to_str().unwrap(),
+            ),
         ],
     ))
     .await;
+    (certs, app)
+}
+
+#[tokio::test]
+async fn grpc_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text() {
+    let (certs, app) = app_with_tls("GRPC").await;
     let port = app.addr.port();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&certs.ca_pem))
@@ -459,16 +472,7 @@ async fn grpc_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text()
 /// nothing.
 #[tokio::test]
 async fn the_http_api_over_tls_serves_clients_that_trust_its_ca_and_refuses_plain_text() {
-    let certs = TestCertificates::localhost();
-    let (cert, key) = (certs.cert_path(), certs.key_path());
-    let app = TestApp::spawn_with(with_env(
-        1,
-        &[
-            ("MUSICMETA_HTTP__TLS__CERT_PATH", cert.to_str().unwrap()),
-            ("MUSICMETA_HTTP__TLS__KEY_PATH", key.to_str().unwrap()),
-        ],
-    ))
-    .await;
+    let (certs, app) = app_with_tls("HTTP").await;
     let port = app.http_addr.port();
     let client = |ca: &[u8]| {
         reqwest::Client::builder()
@@ -487,6 +491,22 @@ async fn the_http_api_over_tls_serves_clients_that_trust_its_ca_and_refuses_plai
     assert_eq!(answer.status(), 200);
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["id"], WARP);
+    let merged = "11111111-1111-4111-8111-111111111111";
+    app.musicbrainz
+        .redirect(EntityType::Label, merged, WARP)
+        .await;
+    let moved = client(certs.ca_pem.as_bytes())
+        .get(format!(
+            "https://localhost:{port}/ws/2/label/{merged}?fmt=json"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 301);
+    assert_eq!(
+        moved.headers()["location"],
+        format!("https://localhost:{port}/ws/2/label/{WARP}?fmt=json").as_str()
+    );
 
     let plain = reqwest::Client::new()
         .get(format!(
