@@ -22,6 +22,9 @@ pub enum MbidError {
     Empty,
     #[error("mbid {0:?} is not a 36-character hyphenated UUID")]
     Malformed(String),
+    /// MusicBrainz's `is_guid` refuses the nil UUID; no entity has it.
+    #[error("the nil UUID is not an mbid")]
+    Nil,
 }
 
 impl Mbid {
@@ -35,9 +38,11 @@ impl Mbid {
         if s.len() != 36 {
             return Err(MbidError::Malformed(shown));
         }
-        Uuid::try_parse(s)
-            .map(Mbid)
-            .map_err(|_| MbidError::Malformed(shown))
+        let uuid = Uuid::try_parse(s).map_err(|_| MbidError::Malformed(shown))?;
+        if uuid.is_nil() {
+            return Err(MbidError::Nil);
+        }
+        Ok(Mbid(uuid))
     }
 
     pub fn from_uuid(uuid: Uuid) -> Self {
@@ -167,6 +172,11 @@ mod tests {
         ] {
             assert!(Mbid::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+        // Well-formed, but MusicBrainz's is_guid refuses it too.
+        assert_eq!(
+            Mbid::parse("00000000-0000-0000-0000-000000000000"),
+            Err(MbidError::Nil)
+        );
     }
 
     #[test]

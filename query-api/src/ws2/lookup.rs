@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Uri};
 use musicmeta_musicbrainz::ws2::{self, Format, IncSet, Kind, Request, Resource};
 use musicmeta_shared::config::DocumentKind;
 use musicmeta_shared::db::redirects::{Resolved, resolve_redirects};
-use musicmeta_shared::db::{DbError, DocumentRepository, documents, outcome};
+use musicmeta_shared::db::{self, DbError, DocumentRepository, documents, outcome};
 use musicmeta_shared::fetch_requests::{Request as FetchRequest, Requested};
 use musicmeta_shared::jobs::{DocumentJob, FetchJob, Lane, document_id};
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -42,8 +42,10 @@ use crate::hot::{HotEntry, HotKey};
 
 /// What a request whose document failed to fill for good is told (the
 /// entity lookups' words, from the error table).
-const FAILED_DOCUMENT: &str = "musicbrainz's answer to this request could not be read; it is not asked for again for a \
-     while, retry later";
+const FAILED_DOCUMENT: &str = concat!(
+    "musicbrainz's answer to this request could not be read; ",
+    "it is not asked for again for a while, retry later"
+);
 
 /// What the answer depends on besides the request: for a redirect's
 /// Location, the API's own address as the client used it.
@@ -508,12 +510,13 @@ impl Ws2Api {
     /// without reading `Retry-After`.
     async fn retry_after(&self) -> Duration {
         let inner = &self.inner;
-        let waiting = match inner.store.pool().get().await {
-            Ok(client) => outcome::pending_fetches(&client, inner.cache.reask_after())
-                .await
-                .unwrap_or(1),
-            Err(_) => 1,
-        };
+        let reask_after = inner.cache.reask_after();
+        // Only an estimate: without the database, one fetch is assumed.
+        let waiting = db::with_client(inner.store.pool(), |client| async move {
+            outcome::pending_fetches(&client, reask_after).await
+        })
+        .await
+        .unwrap_or(1);
         let spacing = if inner.upstream_rate > 0.0 {
             1.0 / inner.upstream_rate
         } else {
