@@ -30,10 +30,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use musicmeta_shared::domain::CachedEntity;
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_shared::notify::Filled;
+use musicmeta_shared::prometheus::names;
 use prost::bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -117,8 +119,22 @@ struct Stored {
     ticket: Ticket,
 }
 
+/// The hit and miss counters, taken once: a labelled `counter!` per read
+/// would hash its labels on the hot path.
+struct Counters {
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counters")
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
+    counters: Counters,
     cache: Cache<HotKey, Stored>,
     shards: Box<[AtomicU64]>,
     generation: AtomicU64,
@@ -141,8 +157,22 @@ impl HotTier {
                     .saturating_add(ENTRY_OVERHEAD)
             })
             .time_to_live(ttl)
+            .eviction_listener(|_key, _value, cause| {
+                let cause = match cause {
+                    RemovalCause::Size => "capacity",
+                    RemovalCause::Expired => "expired",
+                    RemovalCause::Explicit => "invalidated",
+                    // A newer copy took its place: nothing was let go.
+                    RemovalCause::Replaced => return,
+                };
+                metrics::counter!(names::HOT_TIER_EVICTIONS, "cause" => cause).increment(1);
+            })
             .build();
         let inner = Arc::new(Inner {
+            counters: Counters {
+                hits: metrics::counter!(names::HOT_TIER, "result" => "hit"),
+                misses: metrics::counter!(names::HOT_TIER, "result" => "miss"),
+            },
             cache,
             shards: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
             generation: AtomicU64::new(0),
@@ -156,14 +186,20 @@ impl HotTier {
     /// The copy under `key`, if the tier holds one and can vouch for it.
     pub fn get(&self, key: &HotKey) -> Option<HotEntry> {
         let inner = self.usable()?;
-        let stored = inner.cache.get(key)?;
-        if inner.unchanged(stored.ticket) {
-            Some(stored.entry)
-        } else {
-            // Evicted (its shard was bumped) but not yet removed.
-            inner.cache.invalidate(key);
-            None
+        let found = inner.cache.get(key).and_then(|stored| {
+            if inner.unchanged(stored.ticket) {
+                Some(stored.entry)
+            } else {
+                // Evicted (its shard was bumped) but not yet removed.
+                inner.cache.invalidate(key);
+                None
+            }
+        });
+        match found {
+            Some(_) => inner.counters.hits.increment(1),
+            None => inner.counters.misses.increment(1),
         }
+        found
     }
 
     /// Call before reading what `key` answers from the database.

@@ -45,6 +45,9 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "musicmeta_http_requests_total";
     /// Hot-tier lookups by `result` (hit, miss).
     pub const HOT_TIER: &str = "musicmeta_hot_tier_lookups_total";
+    /// Copies the hot tier let go, by `cause`: capacity (the memory budget),
+    /// expired (`cache.hot_ttl_secs`), invalidated (a fill's notification).
+    pub const HOT_TIER_EVICTIONS: &str = "musicmeta_hot_tier_evictions_total";
 }
 
 const LATENCY_BUCKETS: &[f64] = &[

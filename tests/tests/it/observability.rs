@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use musicmeta_proto::v1 as pb;
+use musicmeta_shared::jobs::{FetchJob, Lane};
+use musicmeta_shared::mbid::{EntityType, Mbid};
+use musicmeta_tests::app::next_report;
 use musicmeta_tests::{TestApp, TestOptions, python};
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -75,6 +78,12 @@ async fn metrics_move_with_lookups_jobs_and_upstream_requests() {
         1.0
     );
     assert_eq!(moved("musicmeta_miss_wait_seconds_count"), 1.0);
+    // The second lookup was answered from the hot tier; the first was not.
+    assert_eq!(
+        moved(r#"musicmeta_hot_tier_lookups_total{result="hit"}"#),
+        1.0
+    );
+    assert!(moved(r#"musicmeta_hot_tier_lookups_total{result="miss"}"#) >= 1.0);
     assert_eq!(
         moved(r#"musicmeta_jobs_published_total{lane="interactive",result="ok"}"#),
         1.0
@@ -107,6 +116,30 @@ async fn metrics_move_with_lookups_jobs_and_upstream_requests() {
             .await
             .contains_key(r#"musicmeta_db_pool_connections{state="size"}"#)
     );
+
+    // A refresh's fill voids the hot copy: a lookup after query-api has
+    // heard of the fill (PostgreSQL delivers the notification on its own
+    // schedule, so lookups are repeated until then) lets it go.
+    let invalidated = r#"musicmeta_hot_tier_evictions_total{cause="invalidated"}"#;
+    let mut reports = app.reports();
+    let refresh = FetchJob::new(EntityType::Label, Mbid::parse(LABEL).unwrap()).forced();
+    app.broker.publish(&refresh, Lane::Refresh).await;
+    next_report(&mut reports, |r| r.job_id == Some(refresh.job_id)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        client
+            .get_label(pb::GetLabelRequest { mbid: LABEL.into() })
+            .await
+            .unwrap();
+        if value(&scrape(api).await, invalidated) > value(&after, invalidated) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hot-tier invalidation counted within 30 s of the refresh"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
