@@ -121,6 +121,10 @@ struct LoadArgs {
     /// Print one JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+    /// query-api's `/metrics` URL: report the hot tier's hit ratio over the
+    /// measured seconds (its hit and miss counters at the start and end).
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 #[derive(Args)]
@@ -363,6 +367,10 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         .map(|&pid| tokio::spawn(watch(pid, measure_from, until)))
         .collect();
     let own = tokio::spawn(watch(std::process::id() as i32, measure_from, until));
+    let hot = args
+        .metrics
+        .clone()
+        .map(|url| tokio::spawn(hot_tier_ratio(url, measure_from, until)));
 
     let decode = args.decode;
     let mut tasks = Vec::with_capacity(args.clients);
@@ -425,6 +433,10 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         processes.push(watcher.await??);
     }
     let own = own.await??;
+    let hot_hit_ratio = match hot {
+        Some(task) => task.await??,
+        None => None,
+    };
 
     let seconds = args.duration.as_secs_f64();
     let ms = |q: f64| tally.latency_us.value_at_quantile(q) as f64 / 1000.0;
@@ -450,6 +462,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         "p99_ms": ms(0.99),
         "max_ms": tally.latency_us.max() as f64 / 1000.0,
         "client_cpu_pct": own.cpu_pct,
+        "hot_hit_ratio": hot_hit_ratio,
         "processes": processes.iter().map(Usage::to_json).collect::<Vec<_>>(),
     });
     if args.json {
@@ -478,6 +491,9 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
                 p.pid, p.cpu_pct, p.peak_rss_mb
             );
         }
+        if let Some(ratio) = hot_hit_ratio {
+            print!("; hot tier hit ratio {ratio:.3}");
+        }
         println!();
         if let Some(e) = &tally.first_error {
             eprintln!("bench: first error: {e}");
@@ -485,6 +501,28 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(tally.ok > 0, "no call succeeded");
     Ok(())
+}
+
+/// The hot tier's hits / (hits + misses) between `from` and `until`, from
+/// query-api's counters; `None` when it saw no lookup (tier off).
+async fn hot_tier_ratio(url: String, from: Instant, until: Instant) -> anyhow::Result<Option<f64>> {
+    async fn counters(url: &str) -> anyhow::Result<(f64, f64)> {
+        let text = reqwest::get(url).await?.error_for_status()?.text().await?;
+        let value = |result: &str| {
+            let name = format!("musicmeta_hot_tier_lookups_total{{result=\"{result}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&name))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((value("hit"), value("miss")))
+    }
+    tokio::time::sleep_until(from).await;
+    let (hits, misses) = counters(&url).await.context("scraping /metrics")?;
+    tokio::time::sleep_until(until).await;
+    let (hits_after, misses_after) = counters(&url).await.context("scraping /metrics")?;
+    let (hits, misses) = (hits_after - hits, misses_after - misses);
+    Ok((hits + misses > 0.0).then(|| hits / (hits + misses)))
 }
 
 async fn call(

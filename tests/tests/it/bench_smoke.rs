@@ -78,9 +78,20 @@ fn assert_all_answered(result: &Value) {
 
 #[tokio::test]
 async fn seeded_releases_and_artists_are_served_under_load() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![(
+            "MUSICMETA_METRICS__LISTEN_ADDR".into(),
+            "127.0.0.1:0".into(),
+        )],
+        ..TestOptions::default()
+    })
+    .await;
     let scratch = Scratch::new();
     let addr = format!("http://{}", app.addr);
+    let metrics = format!(
+        "http://{}/metrics",
+        app.metrics_addr.expect("query-api serves /metrics")
+    );
 
     let seeded = run_json(
         SEED,
@@ -119,7 +130,8 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     let keys = std::fs::read_to_string(Path::new(&scratch.path("releases.txt"))).expect("keys");
     assert_eq!(keys.lines().count(), 40);
 
-    // Closed loop, keys from the file, uniform.
+    // Closed loop, keys from the file, uniform; the hot tier's hit ratio
+    // read from query-api's counters.
     let hits = run_json(
         BENCH,
         args(&[
@@ -136,12 +148,17 @@ async fn seeded_releases_and_artists_are_served_under_load() {
             "release",
             "--keys",
             &scratch.path("releases.txt"),
+            "--metrics",
+            &metrics,
             "--json",
         ]),
     )
     .await;
     assert_all_answered(&hits);
     assert_eq!(hits["keys"], 40);
+    // 40 releases fit the tier: after each one's first read, every read hits.
+    let ratio = hits["hot_hit_ratio"].as_f64().expect("a hit ratio");
+    assert!(ratio > 0.5 && ratio <= 1.0, "{hits}");
 
     // Keys from the database, Zipf-skewed, and a watched process (this one).
     let pid = std::process::id().to_string();
