@@ -119,6 +119,19 @@ async fn typed(
                     cx,
                 ));
             }
+            // Still too narrow after the refetch this request asked for was
+            // heard of: every fill stores the superset, so the refetch failed
+            // for good (the stored row was kept, and nothing remembered).
+            Resolved::Found {
+                value: Loaded::Outdated,
+                mbid,
+            } if asked => {
+                return Ok(Reply::failed(
+                    request.format,
+                    &ApiError::UpstreamFailed(entity_type, mbid).client_message(),
+                    Cache::Miss,
+                ));
+            }
             Resolved::Found {
                 value: Loaded::Outdated,
                 mbid,

@@ -665,3 +665,53 @@ async fn a_document_that_cannot_be_written_as_xml_is_a_502_not_an_outage() {
     assert!(body.contains("could not be read"), "{body}");
     assert!(!body.contains("database"), "{body}");
 }
+
+/// A stored entity whose document is too narrow for a request is fetched
+/// again; when that refetch fails for good (an unreadable body), the
+/// request is told so at once (502) rather than after the whole miss wait,
+/// and the stored row is kept for the requests it can answer.
+#[tokio::test]
+async fn a_failed_refetch_of_a_narrow_row_is_a_502_at_once() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![("MUSICMETA_HTTP__MISS_WAIT_MS".into(), "60000".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let narrow = get(&app, &format!("label/{WARP}?inc=aliases&fmt=json")).await;
+    assert_eq!(narrow.status, StatusCode::OK);
+    // As if fetched before the superset: it holds aliases and nothing else.
+    let narrowed = app
+        .db
+        .connect()
+        .await
+        .execute("UPDATE label SET raw_inc = 'aliases'", &[])
+        .await
+        .unwrap();
+    assert_eq!(narrowed, 1);
+    app.musicbrainz
+        .serve_body_times(EntityType::Label, WARP, b"<html>oops</html>".to_vec(), 1)
+        .await;
+    let wider = get(&app, &format!("label/{WARP}?inc=aliases+tags&fmt=json")).await;
+    assert_eq!(
+        wider.status,
+        StatusCode::BAD_GATEWAY,
+        "{}",
+        String::from_utf8_lossy(&wider.body)
+    );
+    assert!(
+        wider.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not be read"),
+        "{}",
+        String::from_utf8_lossy(&wider.body)
+    );
+    assert_eq!(
+        app.musicbrainz.lookups_of(EntityType::Label, WARP).await,
+        2,
+        "the first fill and the failed refetch"
+    );
+    // What the row does hold is still served.
+    let again = get(&app, &format!("label/{WARP}?inc=aliases&fmt=json")).await;
+    assert_eq!(again.status, StatusCode::OK);
+}
