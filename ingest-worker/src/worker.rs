@@ -184,7 +184,7 @@ impl Worker {
         let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
         let (reports, _) = broadcast::channel(1024);
         let retry = RetryPolicy::from_config(&config.retry);
-        Ok(Self {
+        let worker = Self {
             inner: Arc::new(Inner {
                 config,
                 store: PgStore::new(pool),
@@ -206,7 +206,22 @@ impl Worker {
                 metrics_addr,
                 _metrics_stop: metrics_stop.drop_guard(),
             }),
-        })
+        };
+        // In the fleet status from the start, not from the heartbeat loop's
+        // first turn: `status` right after a start counts this worker. (The
+        // loop keeps it fresh; a failure here is only logged, as there.)
+        let inner = &worker.inner;
+        if let Err(error) = status::heartbeat(
+            inner.store.pool(),
+            &inner.id,
+            &hostname(),
+            Activity::default(),
+        )
+        .await
+        {
+            warn!(%error, "could not record the first heartbeat");
+        }
+        Ok(worker)
     }
 
     /// Where `/metrics` is served, if configured.
