@@ -11,7 +11,7 @@ use musicmeta_musicbrainz::ws2::{
 };
 mod corpus;
 
-use corpus::{Row, load, manifest};
+use corpus::{Row, load, manifest, recorded_lookup};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -582,21 +582,11 @@ fn credentials_and_derivability() {
 
 /// The lookup request a fixture answers: `<resource>/<id>` and its recorded `inc`.
 fn recorded_request(row: &Row) -> Option<Request> {
-    let (folder, file) = row.path.split_once('/')?;
-    let resource = Resource::from_segment(folder)?;
-    let inc = row.inc.strip_prefix("known: inc=")?;
-    let id = file.split(".json").next()?;
-    let id = id
-        .strip_suffix(".alt1")
-        .or(id.strip_suffix(".alt2"))
-        .unwrap_or(id);
-    let query = if inc == "(none)" {
-        String::new()
-    } else {
-        format!("inc={inc}")
-    };
-    let request = Request::parse(&format!("{resource}/{id}"), Some(&query), None)
-        .unwrap_or_else(|e| panic!("{}: {e}", row.path));
+    // Only a resource's folder holds its lookups (not search/, browse/, …).
+    Resource::from_segment(row.path.split_once('/')?.0)?;
+    let (path, query) = recorded_lookup(row)?;
+    let request =
+        Request::parse(&path, Some(&query), None).unwrap_or_else(|e| panic!("{}: {e}", row.path));
     Some(request)
 }
 

@@ -13,7 +13,7 @@ use std::process::Command;
 
 mod corpus;
 
-use corpus::{Row, load, manifest};
+use corpus::{Row, load, manifest, recorded_lookup};
 use musicmeta_musicbrainz::ws2::{self, Kind, Request, Resource, project, superset};
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ fn parse(path: &str, query: &str) -> Request {
 /// of their resource (the query text changes nothing here). `None` for
 /// errors, fragments, edited files and lookups whose `inc` is only inferred.
 fn xml_request(row: &Row) -> Option<Request> {
-    let (folder, file) = row.path.split_once('/')?;
+    let (folder, _) = row.path.split_once('/')?;
     match folder {
         "search" => {
             let resource = row.entity_type.strip_prefix("search:")?;
@@ -51,19 +51,14 @@ fn xml_request(row: &Row) -> Option<Request> {
             Some(parse(path, &query.replace("fmt=json", "fmt=xml")))
         }
         _ => {
-            let resource = Resource::from_segment(folder)?;
-            let inc = row.inc.strip_prefix("known: inc=")?;
-            let id = file.split(".json").next()?;
-            let id = id
-                .strip_suffix(".alt1")
-                .or(id.strip_suffix(".alt2"))
-                .unwrap_or(id);
-            let query = if inc == "(none)" {
-                "fmt=xml".to_owned()
-            } else {
-                format!("inc={inc}&fmt=xml")
+            // Only a resource's folder holds its lookups.
+            Resource::from_segment(folder)?;
+            let (path, query) = recorded_lookup(row)?;
+            let query = match query.as_str() {
+                "" => "fmt=xml".to_owned(),
+                inc => format!("{inc}&fmt=xml"),
             };
-            Some(parse(&format!("{resource}/{id}"), &query))
+            Some(parse(&path, &query))
         }
     }
 }

@@ -48,6 +48,20 @@ impl Default for TestOptions {
     }
 }
 
+impl TestOptions {
+    /// The defaults, with query-api's `/metrics` served on a free port
+    /// ([`TestApp::metrics_addr`]).
+    pub fn with_metrics() -> Self {
+        Self {
+            env: vec![(
+                "MUSICMETA_METRICS__LISTEN_ADDR".into(),
+                "127.0.0.1:0".into(),
+            )],
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TestApp {
     pub db: TestDatabase,

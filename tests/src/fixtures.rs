@@ -5,6 +5,18 @@ use std::path::PathBuf;
 
 use musicmeta_shared::mbid::EntityType;
 
+/// Labels recorded as plain lookups (the stand-in serves them), for tests
+/// that fill and read several entities of one type.
+pub const RECORDED_LABELS: [&str; 7] = [
+    "015a28ab-1eb8-45a0-b2c6-601e410548af",
+    "156fa9e1-1385-41c5-9403-54effeeab69c",
+    "225e2add-bfe5-41c8-a0ac-29c102723efb",
+    "2757a11f-0dbd-4f0c-97f6-f62532972898",
+    "2b4025d3-8046-489e-a1eb-5adee4131e8e",
+    "30235128-d661-4233-879e-7129edcee178",
+    "46f0f4cd-8aab-4b33-b698-f459faf64190",
+];
+
 pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/musicbrainz")
 }

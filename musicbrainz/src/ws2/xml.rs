@@ -707,6 +707,14 @@ impl<'a> Xml<'a> {
         }
     }
 
+    /// The element of a simply typed entity: its `id`, `type` and `type-id`.
+    fn typed_entity(name: &'static str, m: &Obj) -> El {
+        let mut e = El::new(name);
+        e.attr_opt("id", text(m, "id"));
+        Self::type_attrs(&mut e, m);
+        e
+    }
+
     /// `type` and `type-id` attributes of a simply typed entity.
     fn type_attrs(el: &mut El, m: &Obj) {
         if let Some(t) = text(m, "type") {
@@ -973,9 +981,7 @@ impl<'a> Xml<'a> {
 
     fn artist(&self, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
         let compact = !toplevel && text(m, "id") == Some(VARIOUS_ARTISTS);
-        let mut e = El::new("artist");
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity("artist", m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("sort-name", text(m, "sort-name"));
         if toplevel {
@@ -1411,9 +1417,7 @@ impl<'a> Xml<'a> {
     }
 
     fn label(&self, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new("label");
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity("label", m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("sort-name", self.name_as_sort_name(m));
         e.text_opt("label-code", nonzero(m, "label-code"));
@@ -1439,9 +1443,7 @@ impl<'a> Xml<'a> {
     }
 
     fn work(&self, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new("work");
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity("work", m);
         e.text_opt("title", m.get("title").and_then(Value::as_str));
         let languages: Vec<&str> = list(m, "languages")
             .unwrap_or_default()
@@ -1498,9 +1500,7 @@ impl<'a> Xml<'a> {
 
     /// An area under `name` (`area`, `begin-area`, `end-area`).
     fn area(&self, name: &'static str, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new(name);
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity(name, m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("sort-name", self.name_as_sort_name(m));
         e.text_opt("disambiguation", text(m, "disambiguation"));
@@ -1545,9 +1545,7 @@ impl<'a> Xml<'a> {
     }
 
     fn place(&self, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new("place");
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity("place", m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("disambiguation", text(m, "disambiguation"));
         e.text_opt("address", text(m, "address"));
@@ -1574,9 +1572,7 @@ impl<'a> Xml<'a> {
     /// Instruments and series, which differ only in an instrument's
     /// description.
     fn simple(&self, name: &'static str, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new(name);
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity(name, m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("disambiguation", text(m, "disambiguation"));
         e.text_opt("description", text(m, "description"));
@@ -1588,9 +1584,7 @@ impl<'a> Xml<'a> {
     }
 
     fn event(&self, m: &'a Obj, toplevel: bool, cx: Ctx) -> El {
-        let mut e = El::new("event");
-        e.attr_opt("id", text(m, "id"));
-        Self::type_attrs(&mut e, m);
+        let mut e = Self::typed_entity("event", m);
         e.text_opt("name", m.get("name").and_then(Value::as_str));
         e.text_opt("disambiguation", text(m, "disambiguation"));
         if is_true(m, "cancelled") {

@@ -27,6 +27,23 @@ pub struct Row {
     pub notes: String,
 }
 
+/// The lookup a row records, when its inc is known: `<resource>/<id>` and
+/// its query (`inc=…`, or empty). `None` for other rows.
+pub fn recorded_lookup(row: &Row) -> Option<(String, String)> {
+    let (folder, file) = row.path.split_once('/')?;
+    let inc = row.inc.strip_prefix("known: inc=")?;
+    let id = file.split(".json").next()?;
+    let id = id
+        .strip_suffix(".alt1")
+        .or(id.strip_suffix(".alt2"))
+        .unwrap_or(id);
+    let query = match inc {
+        "(none)" => String::new(),
+        inc => format!("inc={inc}"),
+    };
+    Some((format!("{folder}/{id}"), query))
+}
+
 pub fn manifest() -> Vec<Row> {
     let text = std::fs::read_to_string(fixtures().join("MANIFEST.tsv")).unwrap();
     text.lines()

@@ -78,14 +78,7 @@ fn assert_all_answered(result: &Value) {
 
 #[tokio::test]
 async fn seeded_releases_and_artists_are_served_under_load() {
-    let app = TestApp::spawn_with(TestOptions {
-        env: vec![(
-            "MUSICMETA_METRICS__LISTEN_ADDR".into(),
-            "127.0.0.1:0".into(),
-        )],
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(TestOptions::with_metrics()).await;
     let scratch = Scratch::new();
     let addr = format!("http://{}", app.addr);
     let metrics = format!(

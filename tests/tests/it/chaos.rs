@@ -26,7 +26,7 @@ use musicmeta_proto::v1::catalog_service_client::CatalogServiceClient;
 use musicmeta_proto::v1::metadata_service_client::MetadataServiceClient;
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
-use musicmeta_tests::{TestApp, TestOptions};
+use musicmeta_tests::{TestApp, TestOptions, fixtures};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use tonic::transport::Channel;
@@ -34,15 +34,7 @@ use tonic::{Code, Status};
 
 /// Labels the stand-in MusicBrainz has recorded; the script uses each for
 /// one step, so no step sees another's copy.
-const LABELS: [&str; 7] = [
-    "015a28ab-1eb8-45a0-b2c6-601e410548af",
-    "156fa9e1-1385-41c5-9403-54effeeab69c",
-    "225e2add-bfe5-41c8-a0ac-29c102723efb",
-    "2757a11f-0dbd-4f0c-97f6-f62532972898",
-    "2b4025d3-8046-489e-a1eb-5adee4131e8e",
-    "30235128-d661-4233-879e-7129edcee178",
-    "46f0f4cd-8aab-4b33-b698-f459faf64190",
-];
+const LABELS: [&str; 7] = fixtures::RECORDED_LABELS;
 /// Recorded entities of every type, for the property tests' valid inputs.
 const ARTIST: &str = "24f1766e-9635-4d58-a4d4-9413f9f98a4c";
 const RELEASE: &str = "0138608c-a850-4351-bb1e-4d551bb900b6";

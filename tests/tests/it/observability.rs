@@ -34,14 +34,7 @@ fn value(m: &HashMap<String, f64>, key: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_move_with_lookups_jobs_and_upstream_requests() {
-    let app = TestApp::spawn_with(TestOptions {
-        env: vec![(
-            "MUSICMETA_METRICS__LISTEN_ADDR".into(),
-            "127.0.0.1:0".into(),
-        )],
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(TestOptions::with_metrics()).await;
     let api = app.metrics_addr.expect("query-api serves /metrics");
     let worker = app.workers[0]
         .metrics_addr()

@@ -11,7 +11,7 @@ use musicmeta_shared::db::{self, outbox};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
-use musicmeta_tests::{TestApp, TestOptions};
+use musicmeta_tests::{TestApp, TestOptions, fixtures};
 use tonic::Code;
 
 const LABEL: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
@@ -190,14 +190,7 @@ async fn a_database_outage_is_unavailable_then_heals_without_a_restart() {
 }
 
 /// Labels the stand-in MusicBrainz has recorded, to fill and read back.
-const LABELS: [&str; 6] = [
-    "015a28ab-1eb8-45a0-b2c6-601e410548af",
-    "156fa9e1-1385-41c5-9403-54effeeab69c",
-    "225e2add-bfe5-41c8-a0ac-29c102723efb",
-    "2757a11f-0dbd-4f0c-97f6-f62532972898",
-    "2b4025d3-8046-489e-a1eb-5adee4131e8e",
-    "30235128-d661-4233-879e-7129edcee178",
-];
+const LABELS: [&str; 7] = fixtures::RECORDED_LABELS;
 
 /// When PostgreSQL ends the sessions a pool holds (a restart, a failover,
 /// `pg_terminate_backend`), the very next lookups still succeed: a pooled
@@ -287,7 +280,9 @@ fn terminate_backends_unseen(db: &musicmeta_tests::database::TestDatabase) {
                 )
                 .await
                 .unwrap();
-            // Terminating only signals; wait until the sessions are gone.
+            // Terminating only signals; wait until the sessions are gone
+            // (polled: PostgreSQL announces no such event), for up to 30 s.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while client
                 .query_one(
                     "SELECT count(*) FROM pg_stat_activity \
@@ -299,6 +294,10 @@ fn terminate_backends_unseen(db: &musicmeta_tests::database::TestDatabase) {
                 .get::<_, i64>(0)
                 > 0
             {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the terminated sessions did not end within 30 s"
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         });

@@ -854,10 +854,17 @@ async fn the_amqp_password_stays_out_of_trace_logs() {
     // looked at: the program is stopped as soon as it logs the failed
     // publish, which may cut the call off before it is answered.
     let miss = async {
+        // The program starts in another process: its port is polled until
+        // it listens, for up to 60 s.
+        let mut tries = 0;
         let mut client = loop {
             match MetadataServiceClient::connect(format!("http://{listen}")).await {
                 Ok(client) => break client,
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(error) => {
+                    tries += 1;
+                    assert!(tries < 600, "query-api never listened on {listen}: {error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         };
         let mut request = tonic::Request::new(pb::GetLabelRequest { mbid: WARP.into() });

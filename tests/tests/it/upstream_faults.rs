@@ -43,6 +43,19 @@ fn options(max_attempts: u32, extra: &[(&str, String)]) -> TestOptions {
     }
 }
 
+/// An app whose MusicBrainz is a [`FaultyUpstream`] passing everything it
+/// does not fault on to the recorded stand-in.
+async fn behind_faulty_upstream(max_attempts: u32) -> (FaultyUpstream, TestApp) {
+    let upstream = FaultyUpstream::start().await;
+    let app = TestApp::spawn_with(options(
+        max_attempts,
+        &[("MUSICMETA_MUSICBRAINZ__BASE_URL", upstream.base_url())],
+    ))
+    .await;
+    upstream.forward_to(&app.musicbrainz);
+    (upstream, app)
+}
+
 fn label() -> Mbid {
     Mbid::parse(LABEL).unwrap()
 }
@@ -220,14 +233,8 @@ async fn an_absurd_retry_after_pauses_at_the_cap_and_the_job_is_retried() {
 /// first.
 #[tokio::test]
 async fn a_body_over_the_size_limit_is_dead_lettered_without_being_read_whole() {
-    let upstream = FaultyUpstream::start().await;
-    let app = TestApp::spawn_with(options(
-        8,
-        &[("MUSICMETA_MUSICBRAINZ__BASE_URL", upstream.base_url())],
-    ))
-    .await;
+    let (upstream, app) = behind_faulty_upstream(8).await;
     assert_eq!(app.config.musicbrainz.max_body_bytes, 16 * 1024 * 1024);
-    upstream.forward_to(&app.musicbrainz);
     let mut reports = app.reports();
 
     // A label whose name alone is 17 MiB: valid JSON, with Content-Length.
@@ -299,13 +306,7 @@ async fn a_timeout_is_retried() {
 
 #[tokio::test]
 async fn a_reset_connection_and_a_body_cut_off_in_transit_are_retried() {
-    let upstream = FaultyUpstream::start().await;
-    let app = TestApp::spawn_with(options(
-        8,
-        &[("MUSICMETA_MUSICBRAINZ__BASE_URL", upstream.base_url())],
-    ))
-    .await;
-    upstream.forward_to(&app.musicbrainz);
+    let (upstream, app) = behind_faulty_upstream(8).await;
     let body = std::fs::read(fixtures::lookup_path(EntityType::Label, LABEL)).unwrap();
     upstream.push(ConnectionFault::Reset, 1);
     upstream.push(
@@ -337,13 +338,7 @@ async fn a_reset_connection_and_a_body_cut_off_in_transit_are_retried() {
 
 #[tokio::test]
 async fn good_data_survives_forced_refreshes_that_get_broken_bodies() {
-    let upstream = FaultyUpstream::start().await;
-    let app = TestApp::spawn_with(options(
-        2,
-        &[("MUSICMETA_MUSICBRAINZ__BASE_URL", upstream.base_url())],
-    ))
-    .await;
-    upstream.forward_to(&app.musicbrainz);
+    let (upstream, app) = behind_faulty_upstream(2).await;
     let mut reports = app.reports();
     let first = publish_label_job(&app, false, Lane::Interactive).await;
     assert_eq!(
