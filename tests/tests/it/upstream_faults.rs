@@ -585,18 +585,7 @@ async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
         assert_eq!(again.message(), err.message());
     }
     eprintln!("ten repeated lookups answered in {:?}", started.elapsed());
-    let http = reqwest::get(format!("{}/release/{mbid}?fmt=json", app.ws2_url()))
-        .await
-        .unwrap();
-    assert_eq!(http.status().as_u16(), 502);
-    let body: serde_json::Value = http.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("could not be read"),
-        "{body}"
-    );
+    assert_unreadable_502(&format!("{}/release/{mbid}?fmt=json", app.ws2_url())).await;
     assert_eq!(
         app.musicbrainz.lookups_of(EntityType::Release, &mbid).await,
         1,
@@ -637,16 +626,7 @@ async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
         .await;
     let browse = format!("{}/release?label={label}&fmt=json", app.ws2_url());
     for _ in 0..3 {
-        let answer = reqwest::get(&browse).await.unwrap();
-        assert_eq!(answer.status().as_u16(), 502);
-        let body: serde_json::Value = answer.json().await.unwrap();
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("could not be read"),
-            "{body}"
-        );
+        assert_unreadable_502(&browse).await;
     }
     let browses = app
         .musicbrainz
@@ -656,4 +636,19 @@ async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
         .filter(|r| r.url.query().is_some_and(|q| q.contains(&label)))
         .count();
     assert_eq!(browses, 1, "one upstream request for three browses");
+}
+
+/// The HTTP API's answer to `url` is 502 with MusicBrainz's JSON error
+/// shape saying the upstream answer could not be read.
+async fn assert_unreadable_502(url: &str) {
+    let answer = reqwest::get(url).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 502, "{url}");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not be read"),
+        "{url}: {body}"
+    );
 }
