@@ -567,6 +567,7 @@ async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
             b"<html>Bad gateway</html>".to_vec(),
         )
         .await;
+    let mut reports = app.reports();
     let mut client = app.client().await;
     let lookup = || pb::GetReleaseRequest { mbid: mbid.clone() };
 
@@ -590,6 +591,16 @@ async fn a_fill_that_fails_for_good_is_told_at_once_and_not_asked_again() {
         app.musicbrainz.lookups_of(EntityType::Release, &mbid).await,
         1,
         "one upstream request for twelve lookups"
+    );
+    // The lookup is woken by the failure's commit; the worker files the
+    // dead letter just after: its report says when.
+    let report = next_report(&mut reports, |r| {
+        r.entity.is_some_and(|(_, m)| m.to_string() == mbid)
+    })
+    .await;
+    assert!(
+        matches!(report.outcome, JobOutcome::DeadLettered { .. }),
+        "{report:?}"
     );
     assert_eq!(letters(&app).await.len(), 1);
     assert_eq!(
