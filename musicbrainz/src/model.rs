@@ -13,10 +13,19 @@ use serde::{Deserialize, Deserializer};
 
 use musicmeta_shared::domain::{
     Alias, Annotations, Artist, ArtistCredit, ArtistRef, Entity, Label, LabelInfo, LabelRef,
-    LifeSpan, Medium, Recording, RecordingRef, Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef,
-    Tag, Track, UrlRelation,
+    LifeSpan, Medium, Recording, RecordingRef, Release, ReleaseEvent, ReleaseGroup,
+    ReleaseGroupRef, ReleaseRef, Tag, Track,
 };
 use musicmeta_shared::mbid::{EntityType, Mbid};
+
+mod identifiers;
+mod relations;
+
+pub use identifiers::{
+    UrlLinks, parse_discid, parse_isrc, parse_iswc, parse_release_list, parse_url, parse_work,
+    parse_work_list,
+};
+use relations::{MbAreaRef, MbDisc, MbRating, MbRelation};
 
 /// Why a response body could not be turned into an entity.
 #[derive(Debug, thiserror::Error)]
@@ -216,23 +225,6 @@ struct MbTag {
     count: i32,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "kebab-case")]
-struct MbRelation {
-    target_type: Option<String>,
-    #[serde(rename = "type", deserialize_with = "null_as_default")]
-    relation_type: String,
-    url: Option<MbUrl>,
-    #[serde(flatten)]
-    span: MbLifeSpan,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct MbUrl {
-    resource: Option<String>,
-}
-
 /// What every top-level entity may carry, depending on the `inc` parameters.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -245,6 +237,8 @@ struct MbAnnotations {
     genres: Vec<MbTag>,
     #[serde(deserialize_with = "null_list")]
     relations: Vec<MbRelation>,
+    annotation: Option<String>,
+    rating: Option<MbRating>,
 }
 
 #[derive(Deserialize, Default)]
@@ -290,6 +284,17 @@ struct MbArtist {
     gender: Option<String>,
     country: Option<String>,
     area: Option<MbArea>,
+    begin_area: Option<MbAreaRef>,
+    end_area: Option<MbAreaRef>,
+    /// Captures from before 2018 send these too (or only these).
+    #[serde(rename = "begin_area")]
+    old_begin_area: Option<MbAreaRef>,
+    #[serde(rename = "end_area")]
+    old_end_area: Option<MbAreaRef>,
+    #[serde(deserialize_with = "null_list")]
+    ipis: Vec<String>,
+    #[serde(deserialize_with = "null_list")]
+    isnis: Vec<String>,
     life_span: Option<MbLifeSpan>,
     #[serde(flatten)]
     annotations: MbAnnotations,
@@ -312,6 +317,10 @@ struct MbLabel {
     label_code: Option<i32>,
     country: Option<String>,
     area: Option<MbArea>,
+    #[serde(deserialize_with = "null_list")]
+    ipis: Vec<String>,
+    #[serde(deserialize_with = "null_list")]
+    isnis: Vec<String>,
     life_span: Option<MbLifeSpan>,
     #[serde(flatten)]
     annotations: MbAnnotations,
@@ -366,6 +375,11 @@ struct MbMedium {
     track_count: i32,
     #[serde(deserialize_with = "null_list")]
     tracks: Vec<MbTrack>,
+    pregap: Option<MbTrack>,
+    #[serde(deserialize_with = "null_list")]
+    data_tracks: Vec<MbTrack>,
+    #[serde(deserialize_with = "null_list")]
+    discs: Vec<MbDisc>,
 }
 
 #[derive(Deserialize, Default)]
@@ -380,6 +394,13 @@ struct MbLabelInfo {
 struct MbTextRepresentation {
     language: Option<String>,
     script: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MbReleaseEvent {
+    date: Option<String>,
+    area: Option<MbAreaRef>,
 }
 
 /// A release, at the top level or listed in a release group.
@@ -397,6 +418,10 @@ struct MbRelease {
     country: Option<String>,
     /// Kept as sent: `""` (no barcode) is a known fact, unlike `null`.
     barcode: Option<String>,
+    #[serde(deserialize_with = "null_list")]
+    release_events: Vec<MbReleaseEvent>,
+    asin: Option<String>,
+    quality: Option<String>,
     text_representation: Option<MbTextRepresentation>,
     #[serde(deserialize_with = "null_list")]
     artist_credit: Vec<MbCredit>,
@@ -455,6 +480,7 @@ fn tags(list: Vec<MbTag>) -> Vec<Tag> {
 
 impl MbAnnotations {
     fn into_domain(self) -> Annotations {
+        let relations = relations::relations(self.relations);
         Annotations {
             aliases: self
                 .aliases
@@ -471,26 +497,14 @@ impl MbAnnotations {
                 .collect(),
             tags: tags(self.tags),
             genres: tags(self.genres),
-            urls: self
-                .relations
-                .into_iter()
-                .filter_map(MbRelation::into_url)
+            urls: relations
+                .iter()
+                .filter_map(MbRelation::url_relation)
                 .collect(),
+            relations,
+            annotation: known(self.annotation),
+            rating: self.rating.map(MbRating::into_domain),
         }
-    }
-}
-
-impl MbRelation {
-    /// Only relations to URLs are cached; others, and URL ones without a URL, are dropped.
-    fn into_url(self) -> Option<UrlRelation> {
-        if self.target_type.as_deref() != Some("url") {
-            return None;
-        }
-        Some(UrlRelation {
-            relation_type: self.relation_type,
-            url: known(self.url?.resource)?,
-            life_span: self.span.into_domain(),
-        })
     }
 }
 
@@ -535,6 +549,16 @@ impl IntoEntity for MbArtist {
             gender: known(self.gender),
             country: known(self.country),
             area: area_name(self.area),
+            begin_area: self
+                .begin_area
+                .or(self.old_begin_area)
+                .and_then(MbAreaRef::into_domain),
+            end_area: self
+                .end_area
+                .or(self.old_end_area)
+                .and_then(MbAreaRef::into_domain),
+            ipis: self.ipis,
+            isnis: self.isnis,
             life_span: self.life_span.unwrap_or_default().into_domain(),
             annotations: self.annotations.into_domain(),
             release_groups_complete: false,
@@ -553,6 +577,8 @@ impl IntoEntity for MbLabel {
             label_code: self.label_code,
             country: known(self.country),
             area: area_name(self.area),
+            ipis: self.ipis,
+            isnis: self.isnis,
             life_span: self.life_span.unwrap_or_default().into_domain(),
             annotations: self.annotations.into_domain(),
         }))
@@ -597,6 +623,7 @@ impl MbRecording {
             video: self.video,
             isrcs: self.isrcs,
             artist_credit: credits(self.artist_credit),
+            relations: relations::relations(self.annotations.relations),
         })
     }
 }
@@ -634,6 +661,17 @@ impl MbMedium {
                 .into_iter()
                 .filter_map(MbTrack::into_domain)
                 .collect(),
+            pregap: self.pregap.and_then(MbTrack::into_domain),
+            data_tracks: self
+                .data_tracks
+                .into_iter()
+                .filter_map(MbTrack::into_domain)
+                .collect(),
+            discs: self
+                .discs
+                .into_iter()
+                .filter_map(MbDisc::into_domain)
+                .collect(),
         }
     }
 }
@@ -663,6 +701,16 @@ impl IntoEntity for MbRelease {
             barcode: self.barcode,
             language: known(text.language),
             script: known(text.script),
+            release_events: self
+                .release_events
+                .into_iter()
+                .map(|e| ReleaseEvent {
+                    date: known(e.date),
+                    area: e.area.and_then(MbAreaRef::into_domain),
+                })
+                .collect(),
+            asin: known(self.asin),
+            quality: known(self.quality),
             artist_credit: credits(self.artist_credit),
             release_group: self.release_group.and_then(|rg| rg.into_ref()),
             label_info: self
@@ -730,18 +778,19 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
+    use musicmeta_shared::domain::UrlRelation;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/musicbrainz");
 
     /// A valid MBID for hand-written bodies.
     const ID: &str = "f394e886-5485-4b66-9b7c-ca45b4734b6e";
 
-    fn fixture(rel: &str) -> Vec<u8> {
+    pub(super) fn fixture(rel: &str) -> Vec<u8> {
         let path = Path::new(FIXTURES).join(rel);
         fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
     }
 
-    fn json_files(dir: &str) -> Vec<PathBuf> {
+    pub(super) fn json_files(dir: &str) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(Path::new(FIXTURES).join(dir))
             .unwrap_or_else(|e| panic!("listing {dir}: {e}"))
             .map(|e| e.unwrap().path())

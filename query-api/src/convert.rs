@@ -43,12 +43,84 @@ fn tags(t: Vec<d::Tag>) -> Vec<pb::Tag> {
         .collect()
 }
 
-/// Aliases, tags, genres, URLs: the tail every entity message shares.
+fn relations(list: Vec<d::Relation>) -> Vec<pb::Relation> {
+    list.into_iter().map(relation).collect()
+}
+
+fn relation(r: d::Relation) -> pb::Relation {
+    let direction = match r.direction {
+        d::Direction::Forward => pb::relation::Direction::Forward,
+        d::Direction::Backward => pb::relation::Direction::Backward,
+    };
+    pb::Relation {
+        r#type: r.relation_type,
+        type_id: r.type_id,
+        direction: direction as i32,
+        target_type: r.target_type,
+        target: Some(pb::RelationTarget {
+            mbid: r.target.mbid.map(|m| m.to_string()),
+            name: r.target.name,
+            sort_name: r.target.sort_name,
+            disambiguation: r.target.disambiguation,
+            r#type: r.target.kind,
+            relations: relations(r.target.relations),
+        }),
+        attributes: r
+            .attributes
+            .into_iter()
+            .map(|a| pb::RelationAttribute {
+                name: a.name,
+                type_id: a.type_id,
+                value: a.value,
+                credited_as: a.credited_as,
+            })
+            .collect(),
+        life_span: life_span(r.life_span),
+        ordering_key: r.ordering_key,
+        source_credit: r.source_credit,
+        target_credit: r.target_credit,
+    }
+}
+
+fn area_ref(a: d::AreaRef) -> pb::AreaRef {
+    pb::AreaRef {
+        mbid: a.mbid.map(|m| m.to_string()),
+        name: a.name,
+        iso_3166_1_codes: a.iso_3166_1_codes,
+    }
+}
+
+fn track(t: d::Track) -> pb::Track {
+    pb::Track {
+        mbid: t.mbid.to_string(),
+        position: t.position,
+        number: t.number,
+        title: t.title,
+        length_ms: t.length_ms,
+        artist_credit: credits(t.artist_credit),
+        recording: Some(pb::RecordingRef {
+            mbid: t.recording.mbid.to_string(),
+            title: t.recording.title,
+            disambiguation: t.recording.disambiguation,
+            length_ms: t.recording.length_ms,
+            video: t.recording.video,
+            isrcs: t.recording.isrcs,
+            artist_credit: credits(t.recording.artist_credit),
+            relations: relations(t.recording.relations),
+        }),
+    }
+}
+
+/// Aliases, tags, genres, URLs, relationships, annotation and rating: the
+/// tail every entity message shares.
 struct Tail {
     aliases: Vec<pb::Alias>,
     tags: Vec<pb::Tag>,
     genres: Vec<pb::Tag>,
     urls: Vec<pb::UrlRelation>,
+    relations: Vec<pb::Relation>,
+    annotation: Option<String>,
+    rating: Option<pb::Rating>,
 }
 
 fn tail(a: Annotations) -> Tail {
@@ -76,6 +148,12 @@ fn tail(a: Annotations) -> Tail {
                 life_span: life_span(u.life_span),
             })
             .collect(),
+        relations: relations(a.relations),
+        annotation: a.annotation,
+        rating: a.rating.map(|r| pb::Rating {
+            value: r.value,
+            votes: r.votes,
+        }),
     }
 }
 
@@ -124,6 +202,13 @@ pub fn artist(a: d::Artist) -> pb::Artist {
         genres: t.genres,
         urls: t.urls,
         release_groups_complete: a.release_groups_complete,
+        relations: t.relations,
+        annotation: t.annotation,
+        rating: t.rating,
+        begin_area: a.begin_area.map(area_ref),
+        end_area: a.end_area.map(area_ref),
+        ipis: a.ipis,
+        isnis: a.isnis,
     }
 }
 
@@ -143,6 +228,11 @@ pub fn label(l: d::Label) -> pb::Label {
         tags: t.tags,
         genres: t.genres,
         urls: t.urls,
+        relations: t.relations,
+        annotation: t.annotation,
+        rating: t.rating,
+        ipis: l.ipis,
+        isnis: l.isnis,
     }
 }
 
@@ -162,6 +252,9 @@ pub fn recording(r: d::Recording) -> pb::Recording {
         tags: t.tags,
         genres: t.genres,
         urls: t.urls,
+        relations: t.relations,
+        annotation: t.annotation,
+        rating: t.rating,
     }
 }
 
@@ -193,6 +286,9 @@ pub fn release_group(g: d::ReleaseGroup) -> pb::ReleaseGroup {
         genres: t.genres,
         urls: t.urls,
         releases_complete: g.releases_complete,
+        relations: t.relations,
+        annotation: t.annotation,
+        rating: t.rating,
     }
 }
 
@@ -242,25 +338,16 @@ pub fn release(r: d::Release) -> pb::Release {
                 format: m.format,
                 title: m.title,
                 track_count: m.track_count,
-                tracks: m
-                    .tracks
+                tracks: m.tracks.into_iter().map(track).collect(),
+                pregap: m.pregap.map(track),
+                data_tracks: m.data_tracks.into_iter().map(track).collect(),
+                discs: m
+                    .discs
                     .into_iter()
-                    .map(|t| pb::Track {
-                        mbid: t.mbid.to_string(),
-                        position: t.position,
-                        number: t.number,
-                        title: t.title,
-                        length_ms: t.length_ms,
-                        artist_credit: credits(t.artist_credit),
-                        recording: Some(pb::RecordingRef {
-                            mbid: t.recording.mbid.to_string(),
-                            title: t.recording.title,
-                            disambiguation: t.recording.disambiguation,
-                            length_ms: t.recording.length_ms,
-                            video: t.recording.video,
-                            isrcs: t.recording.isrcs,
-                            artist_credit: credits(t.recording.artist_credit),
-                        }),
+                    .map(|d| pb::Disc {
+                        id: d.id,
+                        sectors: d.sectors,
+                        offsets: d.offsets,
                     })
                     .collect(),
             })
@@ -269,6 +356,45 @@ pub fn release(r: d::Release) -> pb::Release {
         tags: t.tags,
         genres: t.genres,
         urls: t.urls,
+        relations: t.relations,
+        annotation: t.annotation,
+        release_events: r
+            .release_events
+            .into_iter()
+            .map(|e| pb::ReleaseEvent {
+                date: e.date,
+                area: e.area.map(area_ref),
+            })
+            .collect(),
+        asin: r.asin,
+        quality: r.quality,
+    }
+}
+
+pub fn work(w: d::Work) -> pb::Work {
+    let t = tail(w.annotations);
+    pb::Work {
+        mbid: w.mbid.to_string(),
+        title: w.title,
+        disambiguation: w.disambiguation,
+        r#type: w.work_type,
+        languages: w.languages,
+        iswcs: w.iswcs,
+        attributes: w
+            .attributes
+            .into_iter()
+            .map(|a| pb::WorkAttribute {
+                r#type: a.attribute_type,
+                value: a.value,
+            })
+            .collect(),
+        aliases: t.aliases,
+        tags: t.tags,
+        genres: t.genres,
+        urls: t.urls,
+        relations: t.relations,
+        annotation: t.annotation,
+        rating: t.rating,
     }
 }
 

@@ -8,10 +8,20 @@
 
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 use crate::mbid::{EntityType, Mbid};
 
+pub mod relations;
+
+pub use relations::{
+    AreaRef, Direction, Disc, Rating, Relation, RelationAttribute, RelationTarget, ReleaseEvent,
+    WorkAttribute,
+};
+
 /// Begin/end of an artist, label, alias or relation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LifeSpan {
     pub begin: Option<String>,
     pub end: Option<String>,
@@ -50,11 +60,18 @@ pub struct Annotations {
     pub aliases: Vec<Alias>,
     pub tags: Vec<Tag>,
     pub genres: Vec<Tag>,
+    /// The relationships to URLs, in short form (also in `relations`).
     pub urls: Vec<UrlRelation>,
+    /// Every relationship MusicBrainz sent, of every target type.
+    pub relations: Vec<Relation>,
+    /// The entity's annotation text (wiki markup), when it has one.
+    pub annotation: Option<String>,
+    /// Artists, labels, recordings, release groups and works have ratings.
+    pub rating: Option<Rating>,
 }
 
 /// The short form of an artist, as met inside artist credits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtistRef {
     pub mbid: Mbid,
     pub name: String,
@@ -63,7 +80,7 @@ pub struct ArtistRef {
 }
 
 /// One name in an artist credit: "Artist A" + " feat. " + "Artist B".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtistCredit {
     pub artist: ArtistRef,
     /// The name as printed on the release; may differ from the artist's name.
@@ -90,6 +107,10 @@ pub struct Artist {
     /// ISO 3166-1 code.
     pub country: Option<String>,
     pub area: Option<String>,
+    pub begin_area: Option<AreaRef>,
+    pub end_area: Option<AreaRef>,
+    pub ipis: Vec<String>,
+    pub isnis: Vec<String>,
     pub life_span: LifeSpan,
     pub annotations: Annotations,
     /// The cache holds every release group of the artist (a crawl saw all
@@ -107,12 +128,15 @@ pub struct Label {
     pub label_code: Option<i32>,
     pub country: Option<String>,
     pub area: Option<String>,
+    pub ipis: Vec<String>,
+    pub isnis: Vec<String>,
     pub life_span: LifeSpan,
     pub annotations: Annotations,
 }
 
 /// The short form of a recording, as met on a track.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RecordingRef {
     pub mbid: Mbid,
     pub title: String,
@@ -121,6 +145,11 @@ pub struct RecordingRef {
     pub video: bool,
     pub isrcs: Vec<String>,
     pub artist_credit: Vec<ArtistCredit>,
+    /// The recording's relationships as the release's document gave them
+    /// (`recording-level-rels`), with the relationships of its works nested
+    /// (`work-level-rels`): the performers, producers and composers of the
+    /// track.
+    pub relations: Vec<Relation>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -194,7 +223,8 @@ pub struct LabelInfo {
     pub catalog_number: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Track {
     pub mbid: Mbid,
     pub position: i32,
@@ -213,6 +243,12 @@ pub struct Medium {
     pub title: String,
     pub track_count: i32,
     pub tracks: Vec<Track>,
+    /// The hidden track before track 1 (position 0), if the medium has one.
+    pub pregap: Option<Track>,
+    /// Data tracks after the audio, numbered on from the last audio track.
+    pub data_tracks: Vec<Track>,
+    /// The disc IDs submitted for this medium.
+    pub discs: Vec<Disc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,10 +264,31 @@ pub struct Release {
     pub barcode: Option<String>,
     pub language: Option<String>,
     pub script: Option<String>,
+    /// Every country/area and date the release was issued in; `date` and
+    /// `country` are the first of them.
+    pub release_events: Vec<ReleaseEvent>,
+    pub asin: Option<String>,
+    /// MusicBrainz's data quality: "low", "normal" or "high".
+    pub quality: Option<String>,
     pub artist_credit: Vec<ArtistCredit>,
     pub release_group: Option<ReleaseGroupRef>,
     pub label_info: Vec<LabelInfo>,
     pub media: Vec<Medium>,
+    pub annotations: Annotations,
+}
+
+/// A musical composition. Works have no typed tables: they are answered
+/// from the ws/2 document the worker stored (`ws2_document`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    pub mbid: Mbid,
+    pub title: String,
+    pub disambiguation: String,
+    pub work_type: Option<String>,
+    /// ISO 639-3 codes; "zxx" for no lyrics, "mul" for several.
+    pub languages: Vec<String>,
+    pub iswcs: Vec<String>,
+    pub attributes: Vec<WorkAttribute>,
     pub annotations: Annotations,
 }
 

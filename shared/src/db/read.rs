@@ -13,6 +13,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::DbError;
+use super::details::{self, EntityDetails, MediumDetails};
 use crate::domain::{
     Alias, Annotations, Artist, ArtistCredit, ArtistRef, Cached, Label, LabelInfo, LabelRef,
     LifeSpan, Medium, Recording, RecordingRef, Release, ReleaseGroup, ReleaseGroupRef, ReleaseRef,
@@ -112,7 +113,7 @@ pub async fn artist(
     let stmt = client
         .prepare_cached(
             "SELECT mbid, name, sort_name, disambiguation, artist_type, gender, country, area, \
-               begin_date, end_date, ended, fetched_at, \
+               begin_date, end_date, ended, details, fetched_at, \
                EXISTS (SELECT 1 FROM aggregate_state s WHERE s.entity_type = 'artist' \
                  AND s.mbid = artist.mbid AND s.relation = 'release-groups' AND s.complete) \
                  AS complete \
@@ -124,20 +125,23 @@ pub async fn artist(
         load_annotations(client, EntityType::Artist, id),
     )?;
     let Some(row) = row else { return Ok(None) };
+    let mut entity = Artist {
+        mbid: mbid(&row, "mbid"),
+        name: row.get("name"),
+        sort_name: row.get("sort_name"),
+        disambiguation: row.get("disambiguation"),
+        artist_type: row.get("artist_type"),
+        gender: row.get("gender"),
+        country: row.get("country"),
+        area: row.get("area"),
+        life_span: life_span(&row),
+        annotations,
+        release_groups_complete: row.get("complete"),
+        ..Artist::default()
+    };
+    EntityDetails::read(row.get("details")).apply_to_artist(&mut entity);
     Ok(Some(Cached {
-        entity: Artist {
-            mbid: mbid(&row, "mbid"),
-            name: row.get("name"),
-            sort_name: row.get("sort_name"),
-            disambiguation: row.get("disambiguation"),
-            artist_type: row.get("artist_type"),
-            gender: row.get("gender"),
-            country: row.get("country"),
-            area: row.get("area"),
-            life_span: life_span(&row),
-            annotations,
-            release_groups_complete: row.get("complete"),
-        },
+        entity,
         fetched_at: row.get("fetched_at"),
     }))
 }
@@ -151,7 +155,7 @@ pub async fn label(
     let stmt = client
         .prepare_cached(
             "SELECT mbid, name, sort_name, disambiguation, label_type, label_code, country, area, \
-               begin_date, end_date, ended, fetched_at \
+               begin_date, end_date, ended, details, fetched_at \
              FROM label WHERE mbid = $1 AND fetched_at IS NOT NULL",
         )
         .await?;
@@ -160,19 +164,22 @@ pub async fn label(
         load_annotations(client, EntityType::Label, id),
     )?;
     let Some(row) = row else { return Ok(None) };
+    let mut entity = Label {
+        mbid: mbid(&row, "mbid"),
+        name: row.get("name"),
+        sort_name: row.get("sort_name"),
+        disambiguation: row.get("disambiguation"),
+        label_type: row.get("label_type"),
+        label_code: row.get("label_code"),
+        country: row.get("country"),
+        area: row.get("area"),
+        life_span: life_span(&row),
+        annotations,
+        ..Label::default()
+    };
+    EntityDetails::read(row.get("details")).apply_to_label(&mut entity);
     Ok(Some(Cached {
-        entity: Label {
-            mbid: mbid(&row, "mbid"),
-            name: row.get("name"),
-            sort_name: row.get("sort_name"),
-            disambiguation: row.get("disambiguation"),
-            label_type: row.get("label_type"),
-            label_code: row.get("label_code"),
-            country: row.get("country"),
-            area: row.get("area"),
-            life_span: life_span(&row),
-            annotations,
-        },
+        entity,
         fetched_at: row.get("fetched_at"),
     }))
 }
@@ -186,20 +193,22 @@ pub async fn recording(
     let by_id: [&(dyn ToSql + Sync); 1] = [&id_param];
     let stmt = client
         .prepare_cached(
-            "SELECT mbid, title, disambiguation, length_ms, video, first_release_date, fetched_at \
+            "SELECT mbid, title, disambiguation, length_ms, video, first_release_date, details, \
+               fetched_at \
              FROM recording WHERE mbid = $1 AND fetched_at IS NOT NULL",
         )
         .await?;
     let isrc_stmt = client
         .prepare_cached("SELECT isrc FROM recording_isrc WHERE recording_mbid = $1 ORDER BY isrc")
         .await?;
-    let (row, isrcs, mut credits, annotations) = tokio::try_join!(
+    let (row, isrcs, mut credits, mut annotations) = tokio::try_join!(
         client.query_opt(&stmt, &by_id).map_err(DbError::from),
         client.query(&isrc_stmt, &by_id).map_err(DbError::from),
         load_credits(client, EntityType::Recording.as_str(), &ids),
         load_annotations(client, EntityType::Recording, id),
     )?;
     let Some(row) = row else { return Ok(None) };
+    EntityDetails::read(row.get("details")).apply_to(&mut annotations);
     Ok(Some(Cached {
         entity: Recording {
             mbid: mbid(&row, "mbid"),
@@ -226,7 +235,7 @@ pub async fn release_group(
     let stmt = client
         .prepare_cached(
             "SELECT mbid, title, disambiguation, primary_type, secondary_types, \
-               first_release_date, fetched_at, \
+               first_release_date, details, fetched_at, \
                EXISTS (SELECT 1 FROM aggregate_state s WHERE s.entity_type = 'release-group' \
                  AND s.mbid = release_group.mbid AND s.relation = 'releases' AND s.complete) \
                  AS complete \
@@ -240,13 +249,14 @@ pub async fn release_group(
              ORDER BY release_date NULLS LAST, title, mbid",
         )
         .await?;
-    let (row, releases, mut credits, annotations) = tokio::try_join!(
+    let (row, releases, mut credits, mut annotations) = tokio::try_join!(
         client.query_opt(&stmt, &by_id).map_err(DbError::from),
         client.query(&releases_stmt, &by_id).map_err(DbError::from),
         load_credits(client, EntityType::ReleaseGroup.as_str(), &ids),
         load_annotations(client, EntityType::ReleaseGroup, id),
     )?;
     let Some(row) = row else { return Ok(None) };
+    EntityDetails::read(row.get("details")).apply_to(&mut annotations);
     Ok(Some(Cached {
         entity: ReleaseGroup {
             mbid: mbid(&row, "mbid"),
@@ -283,7 +293,7 @@ pub async fn release(
     let stmt = client
         .prepare_cached(
             "SELECT r.mbid, r.title, r.disambiguation, r.status, r.packaging, r.release_date, \
-               r.country, r.barcode, r.language, r.script, r.fetched_at, \
+               r.country, r.barcode, r.language, r.script, r.details, r.fetched_at, \
                g.mbid AS group_mbid, g.title AS group_title, \
                g.disambiguation AS group_disambiguation, g.primary_type, g.secondary_types, \
                g.first_release_date \
@@ -300,7 +310,7 @@ pub async fn release(
         .await?;
     let media_stmt = client
         .prepare_cached(
-            "SELECT position, format, title, track_count FROM medium \
+            "SELECT position, format, title, track_count, details FROM medium \
              WHERE release_mbid = $1 ORDER BY position",
         )
         .await?;
@@ -308,7 +318,7 @@ pub async fn release(
         .prepare_cached(
             "SELECT t.mbid, t.medium_position, t.position, t.number, t.title, t.length_ms, \
                c.mbid AS rec_mbid, c.title AS rec_title, c.disambiguation AS rec_disambiguation, \
-               c.length_ms AS rec_length_ms, c.video AS rec_video, \
+               c.length_ms AS rec_length_ms, c.video AS rec_video, t.recording_relations, \
                COALESCE((SELECT array_agg(i.isrc ORDER BY i.isrc) FROM recording_isrc i \
                          WHERE i.recording_mbid = c.mbid), '{}') AS isrcs \
              FROM track t JOIN recording c ON c.mbid = t.recording_mbid \
@@ -335,12 +345,16 @@ pub async fn release(
 
     let mut media: Vec<Medium> = media
         .iter()
-        .map(|m| Medium {
-            position: m.get("position"),
-            format: m.get("format"),
-            title: m.get("title"),
-            track_count: m.get("track_count"),
-            tracks: Vec::new(),
+        .map(|m| {
+            let mut medium = Medium {
+                position: m.get("position"),
+                format: m.get("format"),
+                title: m.get("title"),
+                track_count: m.get("track_count"),
+                ..Medium::default()
+            };
+            MediumDetails::apply(m.get("details"), &mut medium);
+            medium
         })
         .collect();
     for t in &tracks {
@@ -363,6 +377,7 @@ pub async fn release(
                 isrcs: t.get("isrcs"),
                 // A recording can appear on several tracks; clone, don't take.
                 artist_credit: rec_credits.get(&rec_id).cloned().unwrap_or_default(),
+                relations: details::read_track_relations(t.get("recording_relations")),
             },
         };
         match media.iter_mut().find(|m| m.position == medium_position) {
@@ -386,36 +401,39 @@ pub async fn release(
         artist_credit: group_credits.remove(&g).unwrap_or_default(),
     });
 
+    let mut entity = Release {
+        mbid: mbid(&row, "mbid"),
+        title: row.get("title"),
+        disambiguation: row.get("disambiguation"),
+        status: row.get("status"),
+        packaging: row.get("packaging"),
+        date: row.get("release_date"),
+        country: row.get("country"),
+        barcode: row.get("barcode"),
+        language: row.get("language"),
+        script: row.get("script"),
+        artist_credit: credits.remove(&id.as_uuid()).unwrap_or_default(),
+        release_group,
+        label_info: labels
+            .iter()
+            .map(|l| LabelInfo {
+                label: l.get::<_, Option<Uuid>>("mbid").map(|m| LabelRef {
+                    mbid: Mbid::from_uuid(m),
+                    name: l.get("name"),
+                    sort_name: l.get("sort_name"),
+                    disambiguation: l.get("disambiguation"),
+                    label_code: l.get("label_code"),
+                }),
+                catalog_number: l.get("catalog_number"),
+            })
+            .collect(),
+        media,
+        annotations,
+        ..Release::default()
+    };
+    EntityDetails::read(row.get("details")).apply_to_release(&mut entity);
     Ok(Some(Cached {
-        entity: Release {
-            mbid: mbid(&row, "mbid"),
-            title: row.get("title"),
-            disambiguation: row.get("disambiguation"),
-            status: row.get("status"),
-            packaging: row.get("packaging"),
-            date: row.get("release_date"),
-            country: row.get("country"),
-            barcode: row.get("barcode"),
-            language: row.get("language"),
-            script: row.get("script"),
-            artist_credit: credits.remove(&id.as_uuid()).unwrap_or_default(),
-            release_group,
-            label_info: labels
-                .iter()
-                .map(|l| LabelInfo {
-                    label: l.get::<_, Option<Uuid>>("mbid").map(|m| LabelRef {
-                        mbid: Mbid::from_uuid(m),
-                        name: l.get("name"),
-                        sort_name: l.get("sort_name"),
-                        disambiguation: l.get("disambiguation"),
-                        label_code: l.get("label_code"),
-                    }),
-                    catalog_number: l.get("catalog_number"),
-                })
-                .collect(),
-            media,
-            annotations,
-        },
+        entity,
         fetched_at: row.get("fetched_at"),
     }))
 }

@@ -20,10 +20,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::DbError;
+use super::details::{self, EntityDetails, MediumDetails};
 use crate::catalog::Relation;
 use crate::domain::{
     Annotations, Artist, ArtistCredit, ArtistRef, Entity, Label, LabelRef, Recording, RecordingRef,
@@ -118,12 +119,15 @@ pub async fn upsert_entity(
 ) -> Result<(), DbError> {
     let mut batch = Batch::new(tx);
     let raw_inc = &raw_inc;
+    let details = EntityDetails::of(entity);
     match entity {
-        Entity::Artist(a) => upsert_artist(&mut batch, a, raw, raw_inc).await?,
-        Entity::Label(l) => upsert_label(&mut batch, l, raw, raw_inc).await?,
-        Entity::Recording(r) => upsert_recording(&mut batch, r, raw, raw_inc).await?,
-        Entity::ReleaseGroup(g) => upsert_release_group(&mut batch, g, raw, raw_inc).await?,
-        Entity::Release(r) => upsert_release(&mut batch, r, raw, raw_inc).await?,
+        Entity::Artist(a) => upsert_artist(&mut batch, a, raw, raw_inc, details).await?,
+        Entity::Label(l) => upsert_label(&mut batch, l, raw, raw_inc, details).await?,
+        Entity::Recording(r) => upsert_recording(&mut batch, r, raw, raw_inc, details).await?,
+        Entity::ReleaseGroup(g) => {
+            upsert_release_group(&mut batch, g, raw, raw_inc, details).await?
+        }
+        Entity::Release(r) => upsert_release(&mut batch, r, raw, raw_inc, details).await?,
     }
     replace_annotations(
         &mut batch,
@@ -150,18 +154,20 @@ async fn upsert_artist<'a, C: GenericClient>(
     a: &'a Artist,
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
+    details: Json<EntityDetails>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO artist (mbid, name, sort_name, disambiguation, artist_type, gender, \
-               country, area, begin_date, end_date, ended, raw, raw_inc, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
+               country, area, begin_date, end_date, ended, raw, raw_inc, details, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                artist_type = EXCLUDED.artist_type, gender = EXCLUDED.gender, \
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
-               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
+               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, \
+               details = EXCLUDED.details, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(a.mbid.as_uuid()),
                 p(&a.name),
@@ -176,6 +182,7 @@ async fn upsert_artist<'a, C: GenericClient>(
                 p(a.life_span.ended),
                 p(raw),
                 p(raw_inc),
+                p(details),
             ],
         )
         .await
@@ -186,18 +193,20 @@ async fn upsert_label<'a, C: GenericClient>(
     l: &'a Label,
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
+    details: Json<EntityDetails>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO label (mbid, name, sort_name, disambiguation, label_type, label_code, \
-               country, area, begin_date, end_date, ended, raw, raw_inc, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
+               country, area, begin_date, end_date, ended, raw, raw_inc, details, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                label_type = EXCLUDED.label_type, label_code = EXCLUDED.label_code, \
                country = EXCLUDED.country, area = EXCLUDED.area, \
                begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date, \
-               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
+               ended = EXCLUDED.ended, raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, \
+               details = EXCLUDED.details, fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(l.mbid.as_uuid()),
                 p(&l.name),
@@ -212,6 +221,7 @@ async fn upsert_label<'a, C: GenericClient>(
                 p(l.life_span.ended),
                 p(raw),
                 p(raw_inc),
+                p(details),
             ],
         )
         .await
@@ -222,16 +232,18 @@ async fn upsert_recording<'a, C: GenericClient>(
     r: &'a Recording,
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
+    details: Json<EntityDetails>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO recording (mbid, title, disambiguation, length_ms, video, \
-               first_release_date, raw, raw_inc, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+               first_release_date, raw, raw_inc, details, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
                video = EXCLUDED.video, first_release_date = EXCLUDED.first_release_date, \
-               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, details = EXCLUDED.details, \
+               fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(r.mbid.as_uuid()),
                 p(&r.title),
@@ -241,6 +253,7 @@ async fn upsert_recording<'a, C: GenericClient>(
                 p(&r.first_release_date),
                 p(raw),
                 p(raw_inc),
+                p(details),
             ],
         )
         .await?;
@@ -273,17 +286,19 @@ async fn upsert_release_group<'a, C: GenericClient>(
     g: &'a ReleaseGroup,
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
+    details: Json<EntityDetails>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO release_group (mbid, title, disambiguation, primary_type, \
-               secondary_types, first_release_date, raw, raw_inc, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+               secondary_types, first_release_date, raw, raw_inc, details, fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, primary_type = EXCLUDED.primary_type, \
                secondary_types = EXCLUDED.secondary_types, \
                first_release_date = EXCLUDED.first_release_date, \
-               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, details = EXCLUDED.details, \
+               fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(g.mbid.as_uuid()),
                 p(&g.title),
@@ -293,6 +308,7 @@ async fn upsert_release_group<'a, C: GenericClient>(
                 p(&g.first_release_date),
                 p(raw),
                 p(raw_inc),
+                p(details),
             ],
         )
         .await?;
@@ -338,6 +354,7 @@ async fn upsert_release<'a, C: GenericClient>(
     r: &'a Release,
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
+    details: Json<EntityDetails>,
 ) -> Result<(), DbError> {
     let release = r.mbid.as_uuid();
     let mut credits = Credits::default();
@@ -356,15 +373,17 @@ async fn upsert_release<'a, C: GenericClient>(
     batch
         .add(
             "INSERT INTO release (mbid, title, disambiguation, status, packaging, release_date, \
-               country, barcode, language, script, release_group_mbid, raw, raw_inc, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now()) \
+               country, barcode, language, script, release_group_mbid, raw, raw_inc, details, \
+               fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, status = EXCLUDED.status, \
                packaging = EXCLUDED.packaging, release_date = EXCLUDED.release_date, \
                country = EXCLUDED.country, barcode = EXCLUDED.barcode, \
                language = EXCLUDED.language, script = EXCLUDED.script, \
                release_group_mbid = EXCLUDED.release_group_mbid, \
-               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, fetched_at = EXCLUDED.fetched_at",
+               raw = EXCLUDED.raw, raw_inc = EXCLUDED.raw_inc, details = EXCLUDED.details, \
+               fetched_at = EXCLUDED.fetched_at",
             vec![
                 p(release),
                 p(&r.title),
@@ -379,6 +398,7 @@ async fn upsert_release<'a, C: GenericClient>(
                 p(r.release_group.as_ref().map(|g| g.mbid.as_uuid())),
                 p(raw),
                 p(raw_inc),
+                p(details),
             ],
         )
         .await?;
@@ -453,14 +473,16 @@ async fn upsert_release<'a, C: GenericClient>(
     if !r.media.is_empty() {
         batch
             .add(
-                "INSERT INTO medium (release_mbid, position, format, title, track_count) \
-                 SELECT $1::uuid, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) AS u",
+                "INSERT INTO medium (release_mbid, position, format, title, track_count, details) \
+                 SELECT $1::uuid, u.* FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], \
+                   $6::jsonb[]) AS u",
                 vec![
                     p(release),
                     column(r.media.iter(), |m| m.position),
                     column(r.media.iter(), |m| m.format.as_deref()),
                     column(r.media.iter(), |m| m.title.as_str()),
                     column(r.media.iter(), |m| m.track_count),
+                    column(r.media.iter(), MediumDetails::of),
                 ],
             )
             .await?;
@@ -469,14 +491,15 @@ async fn upsert_release<'a, C: GenericClient>(
         batch
             .add(
                 "INSERT INTO track (mbid, release_mbid, medium_position, position, number, title, \
-                   length_ms, recording_mbid) \
-                 SELECT u.m, $1::uuid, u.mp, u.p, u.n, u.t, u.l, u.r FROM unnest($2::uuid[], \
-                   $3::int[], $4::int[], $5::text[], $6::text[], $7::int[], $8::uuid[]) \
-                   AS u(m, mp, p, n, t, l, r) \
+                   length_ms, recording_mbid, recording_relations) \
+                 SELECT u.m, $1::uuid, u.mp, u.p, u.n, u.t, u.l, u.r, u.rr FROM unnest($2::uuid[], \
+                   $3::int[], $4::int[], $5::text[], $6::text[], $7::int[], $8::uuid[], \
+                   $9::jsonb[]) AS u(m, mp, p, n, t, l, r, rr) \
                  ON CONFLICT (mbid) DO UPDATE SET release_mbid = EXCLUDED.release_mbid, \
                    medium_position = EXCLUDED.medium_position, position = EXCLUDED.position, \
                    number = EXCLUDED.number, title = EXCLUDED.title, \
-                   length_ms = EXCLUDED.length_ms, recording_mbid = EXCLUDED.recording_mbid",
+                   length_ms = EXCLUDED.length_ms, recording_mbid = EXCLUDED.recording_mbid, \
+                   recording_relations = EXCLUDED.recording_relations",
                 vec![
                     p(release),
                     column(tracks.iter(), |(_, t)| t.mbid.as_uuid()),
@@ -486,6 +509,7 @@ async fn upsert_release<'a, C: GenericClient>(
                     column(tracks.iter(), |(_, t)| t.title.as_str()),
                     column(tracks.iter(), |(_, t)| t.length_ms),
                     column(tracks.iter(), |(_, t)| t.recording.mbid.as_uuid()),
+                    column(tracks.iter(), |(_, t)| details::track_relations(t)),
                 ],
             )
             .await?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use musicmeta_musicbrainz::model::{parse_browse, parse_entity};
 use musicmeta_shared::catalog::Relation;
 use musicmeta_shared::db::{self, EntityWriter, PgStore};
-use musicmeta_shared::domain::{Document, FetchOutcome};
+use musicmeta_shared::domain::{Document, Entity, FetchOutcome};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::fixtures;
@@ -210,4 +210,126 @@ async fn every_recording_stored_again_changes_nothing() {
 
     store_all(&store, &steps).await;
     assert_eq!(db.snapshot().await, first);
+}
+
+/// What the `details` columns carry, per entity: relationships (with the
+/// nested work-level ones on tracks), annotation, rating, IPIs/ISNIs, areas,
+/// release events, ASIN, quality, disc IDs, pregap and data tracks.
+fn details(e: &Entity) -> String {
+    match e {
+        Entity::Artist(a) => format!(
+            "{:?}",
+            (
+                &a.annotations.relations,
+                &a.annotations.annotation,
+                &a.annotations.rating,
+                &a.ipis,
+                &a.isnis,
+                &a.begin_area,
+                &a.end_area
+            )
+        ),
+        Entity::Label(l) => format!(
+            "{:?}",
+            (
+                &l.annotations.relations,
+                &l.annotations.annotation,
+                &l.annotations.rating,
+                &l.ipis,
+                &l.isnis
+            )
+        ),
+        Entity::Recording(r) => format!(
+            "{:?}",
+            (
+                &r.annotations.relations,
+                &r.annotations.annotation,
+                &r.annotations.rating
+            )
+        ),
+        Entity::ReleaseGroup(g) => format!(
+            "{:?}",
+            (
+                &g.annotations.relations,
+                &g.annotations.annotation,
+                &g.annotations.rating
+            )
+        ),
+        Entity::Release(r) => {
+            let media: Vec<_> = r
+                .media
+                .iter()
+                .map(|m| {
+                    let tracks: Vec<_> = m.tracks.iter().map(|t| &t.recording.relations).collect();
+                    (&m.discs, &m.pregap, &m.data_tracks, tracks)
+                })
+                .collect();
+            format!(
+                "{:?}",
+                (
+                    &r.annotations.relations,
+                    &r.annotations.annotation,
+                    &r.release_events,
+                    &r.asin,
+                    &r.quality,
+                    media
+                )
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_recorded_detail_reads_back_as_parsed() {
+    let db = TestDatabase::migrated().await;
+    let store = PgStore::new(db::build_pool(&db.config()).unwrap());
+    let mut relations = 0;
+    for step in steps() {
+        let Step::Lookup(entity_type, body) = step else {
+            continue;
+        };
+        let Ok(entity) = parse_entity(entity_type, &body) else {
+            continue;
+        };
+        let mbid = entity.mbid();
+        let want = details(&entity);
+        relations += want.matches("Relation {").count();
+        store
+            .store(
+                entity_type,
+                mbid,
+                FetchOutcome::Found {
+                    entity,
+                    document: Document::new(body),
+                },
+            )
+            .await
+            .unwrap();
+        let client = store.pool().get().await.unwrap();
+        let got = match entity_type {
+            EntityType::Artist => db::read::artist(&client, mbid)
+                .await
+                .unwrap()
+                .map(|c| Entity::Artist(c.entity)),
+            EntityType::Label => db::read::label(&client, mbid)
+                .await
+                .unwrap()
+                .map(|c| Entity::Label(c.entity)),
+            EntityType::Recording => db::read::recording(&client, mbid)
+                .await
+                .unwrap()
+                .map(|c| Entity::Recording(c.entity)),
+            EntityType::ReleaseGroup => db::read::release_group(&client, mbid)
+                .await
+                .unwrap()
+                .map(|c| Entity::ReleaseGroup(c.entity)),
+            EntityType::Release => db::read::release(&client, mbid)
+                .await
+                .unwrap()
+                .map(|c| Entity::Release(Box::new(c.entity))),
+        };
+        let got = got.unwrap_or_else(|| panic!("{entity_type} {mbid} was not read back"));
+        assert_eq!(details(&got), want, "{entity_type} {mbid}");
+    }
+    assert!(relations > 1000, "only {relations} relationships stored");
 }
