@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use tonic_build::manual::{Builder, Method, Service};
 
 /// `MetadataService`'s methods: (Rust name, RPC name, request, response).
-const METADATA_METHODS: [(&str, &str, &str); 5] = [
+const METADATA_METHODS: [(&str, &str, &str); 6] = [
     ("get_artist", "GetArtist", "Artist"),
     ("get_release_group", "GetReleaseGroup", "ReleaseGroup"),
     ("get_release", "GetRelease", "Release"),
     ("get_recording", "GetRecording", "Recording"),
     ("get_label", "GetLabel", "Label"),
+    ("get_work", "GetWork", "Work"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "musicmeta/v1/metadata_service.proto",
         "musicmeta/v1/admin_service.proto",
         "musicmeta/v1/catalog_service.proto",
+        "musicmeta/v1/identifier_service.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -32,6 +32,7 @@ twin!(GetReleaseGroupResponse, release_group, "ReleaseGroup");
 twin!(GetReleaseResponse, release, "Release");
 twin!(GetRecordingResponse, recording, "Recording");
 twin!(GetLabelResponse, label, "Label");
+twin!(GetWorkResponse, work, "Work");
 
 include!(concat!(
     env!("OUT_DIR"),

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use musicmeta_proto::FILE_DESCRIPTOR_SET;
 use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
 use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer;
+use musicmeta_proto::v1::identifier_service_server::IdentifierServiceServer;
 use musicmeta_proto::wire::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::{Config, ConfigError, GrpcTlsConfig};
@@ -26,8 +27,10 @@ use tracing::info;
 use crate::admin::AdminApi;
 use crate::auth::BearerAuth;
 use crate::catalog::{Catalog, CatalogApi};
+use crate::documents::DocumentLookups;
 use crate::fills::Fills;
 use crate::hot::HotTier;
+use crate::identifiers::IdentifierApi;
 use crate::limits::{
     HTTP2_MAX_HEADER_LIST_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, check_metadata_size,
 };
@@ -73,6 +76,7 @@ pub struct Application {
     metrics_addr: Option<SocketAddr>,
     pool: deadpool_postgres::Pool,
     api: MetadataApi,
+    identifiers: IdentifierApi,
     admin: AdminApi,
     catalog: CatalogApi,
     publisher: Arc<JobPublisher>,
@@ -154,6 +158,12 @@ impl Application {
         {
             tracing::warn!("fill listener not connected yet; misses will wait for it");
         }
+        let documents = DocumentLookups::new(
+            PgStore::new(pool.clone()),
+            requests.clone(),
+            fills.clone(),
+            config.cache.clone(),
+        );
         let catalog = CatalogApi::new(Catalog::new(
             PgStore::new(pool.clone()),
             requests.clone(),
@@ -195,7 +205,8 @@ impl Application {
             addr,
             metrics_addr,
             pool,
-            api: MetadataApi::new(policy),
+            api: MetadataApi::new(policy, documents.clone()),
+            identifiers: IdentifierApi::new(documents),
             admin,
             catalog,
             publisher,
@@ -280,6 +291,12 @@ impl Application {
             ))
             .add_service(InterceptedService::new(
                 MetadataServiceServer::new(self.api)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                lookups.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                IdentifierServiceServer::new(self.identifiers)
                     .max_decoding_message_size(MAX_REQUEST_BYTES)
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
                 lookups,

@@ -43,7 +43,7 @@ fn tags(t: Vec<d::Tag>) -> Vec<pb::Tag> {
         .collect()
 }
 
-fn relations(list: Vec<d::Relation>) -> Vec<pb::Relation> {
+pub fn relations(list: Vec<d::Relation>) -> Vec<pb::Relation> {
     list.into_iter().map(relation).collect()
 }
 

@@ -40,6 +40,17 @@ pub enum ApiError {
          queued when the broker is back; retry later"
     )]
     BrokerDown,
+    /// The same three outcomes for a lookup answered from a stored ws/2
+    /// document (a work, an ISRC, a disc ID...), named by what was asked.
+    #[error("musicbrainz has no {0}")]
+    NoDocument(String),
+    #[error("{0} is not cached yet; a fetch is queued, retry shortly")]
+    DocumentQueued(String),
+    #[error(
+        "musicbrainz's answer for {0} could not be read; it is not asked for again for a \
+         while, retry later"
+    )]
+    DocumentFailed(String),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
@@ -51,8 +62,11 @@ impl ApiError {
     pub fn code(&self) -> Code {
         match self {
             ApiError::InvalidArgument(_) => Code::InvalidArgument,
-            ApiError::NotFound(..) => Code::NotFound,
-            ApiError::Queued(..) | ApiError::BrokerDown => Code::Unavailable,
+            ApiError::NotFound(..) | ApiError::NoDocument(_) => Code::NotFound,
+            ApiError::Queued(..) | ApiError::DocumentQueued(_) | ApiError::BrokerDown => {
+                Code::Unavailable
+            }
+            ApiError::DocumentFailed(_) => Code::Unavailable,
             // Upstream's fault, not the client's and not a bug of ours; it
             // heals by itself when MusicBrainz answers well again.
             ApiError::UpstreamFailed(..) => Code::Unavailable,
@@ -64,10 +78,10 @@ impl ApiError {
     pub fn http_status(&self) -> u16 {
         match self {
             ApiError::InvalidArgument(_) => 400,
-            ApiError::NotFound(..) => 404,
-            ApiError::Queued(..) | ApiError::BrokerDown => 503,
+            ApiError::NotFound(..) | ApiError::NoDocument(_) => 404,
+            ApiError::Queued(..) | ApiError::DocumentQueued(_) | ApiError::BrokerDown => 503,
             // Bad Gateway: the upstream's answer was invalid.
-            ApiError::UpstreamFailed(..) => 502,
+            ApiError::UpstreamFailed(..) | ApiError::DocumentFailed(_) => 502,
             ApiError::Database(_) | ApiError::FleetStatus(_) => 503,
         }
     }
@@ -131,6 +145,25 @@ mod tests {
                 Code::NotFound,
                 404,
                 "musicbrainz has no label with mbid 82935ddb-a9d6-45a7-85e3-0b0add51fa1c",
+            ),
+            (
+                ApiError::NoDocument("isrc USSUB0200002".into()),
+                Code::NotFound,
+                404,
+                "musicbrainz has no isrc USSUB0200002",
+            ),
+            (
+                ApiError::DocumentQueued("work 82935ddb".into()),
+                Code::Unavailable,
+                503,
+                "work 82935ddb is not cached yet; a fetch is queued, retry shortly",
+            ),
+            (
+                ApiError::DocumentFailed("discid x".into()),
+                Code::Unavailable,
+                502,
+                "musicbrainz's answer for discid x could not be read; it is not asked for again \
+                 for a while, retry later",
             ),
             (
                 ApiError::Queued(EntityType::Release, mbid()),

@@ -7,18 +7,25 @@
 
 use std::time::Duration;
 
+use musicmeta_musicbrainz::model;
+use musicmeta_musicbrainz::ws2::Resource;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::wire::{self, metadata_service_server::MetadataService};
 use musicmeta_shared::db::{EntityRepository, PgStore};
 use musicmeta_shared::domain::{Artist, Label, Recording, Release, ReleaseGroup};
+use musicmeta_shared::mbid::Mbid;
 use musicmeta_shared::telemetry;
 use opentelemetry::context::FutureExt as _;
+use prost::Message;
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use crate::convert;
+use crate::documents::DocumentLookups;
+use crate::error::ApiError;
 use crate::hot::Hot;
+use crate::identifiers;
 use crate::policy::{Answer, CachePolicy};
 
 /// The production cache policy: the PostgreSQL repositories.
@@ -27,17 +34,19 @@ pub type Policy = CachePolicy<PgStore>;
 #[derive(Debug, Clone)]
 pub struct MetadataApi {
     policy: Policy,
+    /// Works, which are answered from their stored ws/2 document.
+    documents: DocumentLookups,
 }
 
 impl MetadataApi {
-    pub fn new(policy: Policy) -> Self {
-        Self { policy }
+    pub fn new(policy: Policy, documents: DocumentLookups) -> Self {
+        Self { policy, documents }
     }
 }
 
 /// The client's deadline from the `grpc-timeout` header (`<digits><unit>`,
 /// units H M S m u n), as the gRPC over HTTP/2 protocol defines it.
-fn client_deadline<T>(request: &Request<T>) -> Option<Duration> {
+pub(crate) fn client_deadline<T>(request: &Request<T>) -> Option<Duration> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
@@ -171,6 +180,34 @@ impl MetadataService for MetadataApi {
                 label: a.body,
             },
         )
+        .await
+    }
+
+    async fn get_work(
+        &self,
+        request: Request<pb::GetWorkRequest>,
+    ) -> Result<Response<wire::GetWorkResponse>, Status> {
+        let deadline = client_deadline(&request);
+        let raw = request.into_inner().mbid;
+        let span =
+            info_span!("rpc", method = "GetWork", mbid = %raw.chars().take(64).collect::<String>());
+        async move {
+            let mbid = Mbid::parse(&raw)
+                .map_err(|e| ApiError::InvalidArgument(format!("invalid mbid: {e}")))?;
+            let what = format!("work {mbid}");
+            let request = DocumentLookups::superset(Resource::Work, &mbid.to_string())?;
+            let fetched = self.documents.get(&request, &what, deadline).await?;
+            let work = identifiers::read(&what, &fetched.body, model::parse_work)?;
+            let mut cache = fetched.cache;
+            if fetched.moved {
+                cache.redirected_from = Some(mbid.to_string());
+            }
+            Ok(Response::new(wire::GetWorkResponse {
+                work: convert::work(work).encode_to_vec().into(),
+                cache: Some(cache),
+            }))
+        }
+        .instrument(span)
         .await
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use musicmeta_ingest_worker::{JobReport, Worker, WorkerError};
+use musicmeta_proto::v1::identifier_service_client::IdentifierServiceClient;
 use musicmeta_proto::v1::metadata_service_client::MetadataServiceClient;
 use musicmeta_query_api::Application;
 use musicmeta_shared::config::Config;
@@ -162,6 +163,12 @@ impl TestApp {
 
     pub async fn client(&self) -> MetadataServiceClient<Channel> {
         MetadataServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect to query-api")
+    }
+
+    pub async fn identifiers(&self) -> IdentifierServiceClient<Channel> {
+        IdentifierServiceClient::connect(format!("http://{}", self.addr))
             .await
             .expect("connect to query-api")
     }

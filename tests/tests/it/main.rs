@@ -13,6 +13,7 @@ mod deploy;
 mod faults;
 mod fleet;
 mod hot_tier;
+mod identifiers;
 mod job_contract;
 mod lookups;
 mod migrations;

@@ -1,0 +1,287 @@
+//! The typed API beyond MBID lookups of the five cached types: relationships
+//! per track, works, and lookups by ISRC, ISWC and disc ID, each through the
+//! real queue and worker and checked against the recorded MusicBrainz JSON.
+
+use musicmeta_proto::v1 as pb;
+use musicmeta_shared::mbid::EntityType;
+use musicmeta_tests::{TestApp, fixtures};
+use serde_json::Value;
+use tonic::Code;
+
+/// Recorded with recording-level and work-level relationships.
+const CLASSICAL: &str = "987f3e2d-22a6-4a4f-b840-c80c26b8b91a";
+const WORK: &str = "b1df2cf3-69a9-3bc0-be44-f71e79b27a22";
+const ISRC: &str = "USSUB0200002";
+const ISWC: &str = "T-900.755.682-3";
+const DISC_ID: &str = "hcwQmxWsG3GdAQvfBa1SCpp4FuU-";
+
+fn json(rel: &str) -> Value {
+    serde_json::from_slice(&fixtures::read(rel)).unwrap()
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn target_id(relation: &Value) -> String {
+    let t = text(&relation["target-type"]);
+    text(&relation[t.as_str()]["id"])
+}
+
+/// Every relationship comes back with its type, direction, target and
+/// attributes, nested ones included.
+fn check_relations(got: &[pb::Relation], want: &Value) {
+    let want = want.as_array().cloned().unwrap_or_default();
+    assert_eq!(got.len(), want.len(), "relationship count");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.r#type, text(&w["type"]));
+        assert_eq!(g.target_type, text(&w["target-type"]));
+        let backward = w["direction"] == "backward";
+        let direction = if backward {
+            pb::relation::Direction::Backward
+        } else {
+            pb::relation::Direction::Forward
+        };
+        assert_eq!(g.direction, direction as i32);
+        let target = g.target.as_ref().unwrap();
+        assert_eq!(target.mbid.clone().unwrap_or_default(), target_id(w));
+        let attributes: Vec<String> = w["attributes"]
+            .as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        let names: Vec<String> = g.attributes.iter().map(|a| a.name.clone()).collect();
+        assert_eq!(names, attributes);
+        let t = text(&w["target-type"]);
+        check_relations(&target.relations, &w[t.as_str()]["relations"]);
+    }
+}
+
+/// Upstream requests whose path starts with `prefix`.
+async fn upstream(app: &TestApp, prefix: &str) -> usize {
+    app.musicbrainz
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.url.path().starts_with(prefix))
+        .count()
+}
+
+#[tokio::test]
+async fn each_track_carries_its_performers_and_its_works_composers() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let want = fixtures::lookup_json(EntityType::Release, CLASSICAL);
+    let release = client
+        .get_release(pb::GetReleaseRequest {
+            mbid: CLASSICAL.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+
+    check_relations(&release.relations, &want["relations"]);
+    let events = want["release-events"].as_array().unwrap();
+    assert_eq!(release.release_events.len(), events.len());
+    for (e, w) in release.release_events.iter().zip(events) {
+        assert_eq!(e.date.clone().unwrap_or_default(), text(&w["date"]));
+        assert_eq!(e.area.as_ref().unwrap().name, text(&w["area"]["name"]));
+    }
+    assert_eq!(release.quality.as_deref(), want["quality"].as_str());
+
+    let mut composers = 0;
+    let media = want["media"].as_array().unwrap();
+    for (medium, w) in release.media.iter().zip(media) {
+        let tracks = w["tracks"].as_array().unwrap();
+        assert_eq!(medium.tracks.len(), tracks.len());
+        for (track, w) in medium.tracks.iter().zip(tracks) {
+            assert_eq!(track.mbid, text(&w["id"]));
+            let recording = track.recording.as_ref().unwrap();
+            check_relations(&recording.relations, &w["recording"]["relations"]);
+            composers += recording
+                .relations
+                .iter()
+                .flat_map(|r| &r.target.as_ref().unwrap().relations)
+                .filter(|r| r.r#type == "composer")
+                .count();
+        }
+    }
+    assert!(composers > 0, "no composer credited on any track");
+    // Still one upstream request for all of it.
+    assert_eq!(
+        app.musicbrainz
+            .lookups_of(EntityType::Release, CLASSICAL)
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_work_is_filled_through_the_job_path_then_served_from_the_cache() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let want = json(&format!("work/{WORK}.json"));
+    let cold = client
+        .get_work(pb::GetWorkRequest { mbid: WORK.into() })
+        .await
+        .expect("a cold work lookup is filled within the call")
+        .into_inner();
+    let work = cold.work.clone().unwrap();
+    assert_eq!(work.mbid, WORK);
+    assert_eq!(work.title, text(&want["title"]));
+    assert_eq!(work.r#type.clone().unwrap_or_default(), text(&want["type"]));
+    let iswcs: Vec<String> = want["iswcs"].as_array().unwrap().iter().map(text).collect();
+    assert_eq!(work.iswcs, iswcs);
+    let languages: Vec<String> = want["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(work.languages, languages);
+    assert_eq!(
+        work.attributes.len(),
+        want["attributes"].as_array().unwrap().len()
+    );
+    check_relations(&work.relations, &want["relations"]);
+
+    let warm = client
+        .get_work(pb::GetWorkRequest { mbid: WORK.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(warm.work, cold.work);
+    assert_eq!(upstream(&app, "/ws/2/work/").await, 1);
+
+    let invalid = client
+        .get_work(pb::GetWorkRequest {
+            mbid: "b1df2cf3".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn isrc_iswc_and_disc_id_list_what_carries_them() {
+    let app = TestApp::spawn().await;
+    let mut client = app.identifiers().await;
+
+    let want = json(&format!("isrc/{ISRC}.json"));
+    let recordings = client
+        .lookup_isrc(pb::LookupIsrcRequest { isrc: ISRC.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .recordings;
+    let ids: Vec<String> = want["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["id"]))
+        .collect();
+    assert_eq!(
+        recordings
+            .iter()
+            .map(|r| r.mbid.clone())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert!(
+        recordings
+            .iter()
+            .all(|r| r.isrcs.contains(&ISRC.to_owned()))
+    );
+
+    let want = json(&format!("iswc/{ISWC}.json"));
+    let works = client
+        .lookup_iswc(pb::LookupIswcRequest { iswc: ISWC.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .works;
+    let ids: Vec<String> = want["works"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| text(&w["id"]))
+        .collect();
+    assert_eq!(
+        works.iter().map(|w| w.mbid.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert!(works.iter().all(|w| w.iswcs.contains(&ISWC.to_owned())));
+
+    let want = json(&format!("discid/{DISC_ID}.json"));
+    let releases = client
+        .lookup_disc_id(pb::LookupDiscIdRequest {
+            disc_id: DISC_ID.into(),
+            toc: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases;
+    let ids: Vec<String> = want["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["id"]))
+        .collect();
+    assert_eq!(
+        releases.iter().map(|r| r.mbid.clone()).collect::<Vec<_>>(),
+        ids
+    );
+
+    // Asked again: answered from the cache, no new upstream request.
+    let before = app.musicbrainz.requests().await.len();
+    client
+        .lookup_isrc(pb::LookupIsrcRequest { isrc: ISRC.into() })
+        .await
+        .unwrap();
+    client
+        .lookup_disc_id(pb::LookupDiscIdRequest {
+            disc_id: DISC_ID.into(),
+            toc: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.musicbrainz.requests().await.len(), before);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_identifiers_have_clear_answers() {
+    let app = TestApp::spawn().await;
+    let mut client = app.identifiers().await;
+    let unknown = "GBAAA0000001";
+    for _ in 0..2 {
+        let status = client
+            .lookup_isrc(pb::LookupIsrcRequest {
+                isrc: unknown.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(status.message().contains(unknown), "{status:?}");
+    }
+    // The 404 is remembered: asked once upstream.
+    assert_eq!(upstream(&app, &format!("/ws/2/isrc/{unknown}")).await, 1);
+
+    for bad in ["not-an-isrc", ""] {
+        let status = client
+            .lookup_isrc(pb::LookupIsrcRequest { isrc: bad.into() })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{bad:?}: {status:?}");
+    }
+    let status = client
+        .lookup_barcode(pb::LookupBarcodeRequest {
+            barcode: "1 OR barcode:*".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(upstream(&app, "/ws/2/isrc/not").await, 0);
+    assert_eq!(upstream(&app, "/ws/2/release").await, 0);
+}
