@@ -326,7 +326,7 @@ impl Application {
     }
 }
 
-/// Sets the health of both read services, which stand or fall with the
+/// Sets the health of the read services, which stand or fall with the
 /// database (AdminService is for operators and stays out of the checks).
 async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
     if serving {
@@ -334,11 +334,17 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
             .set_serving::<MetadataServiceServer<MetadataApi>>()
             .await;
         health.set_serving::<CatalogHealth<CatalogApi>>().await;
+        health
+            .set_serving::<IdentifierServiceServer<IdentifierApi>>()
+            .await;
     } else {
         health
             .set_not_serving::<MetadataServiceServer<MetadataApi>>()
             .await;
         health.set_not_serving::<CatalogHealth<CatalogApi>>().await;
+        health
+            .set_not_serving::<IdentifierServiceServer<IdentifierApi>>()
+            .await;
     }
 }
 

@@ -228,6 +228,7 @@ async fn reflection_and_health_work_without_proto_files() {
     for wanted in [
         "musicmeta.v1.MetadataService",
         "musicmeta.v1.AdminService",
+        "musicmeta.v1.IdentifierService",
         "grpc.health.v1.Health",
     ] {
         assert!(services.contains(&wanted), "{wanted} not in {services:?}");
@@ -239,7 +240,8 @@ async fn reflection_and_health_work_without_proto_files() {
             "GetReleaseGroup",
             "GetRelease",
             "GetRecording",
-            "GetLabel"
+            "GetLabel",
+            "GetWork"
         ])
     );
     assert_eq!(answer["health"], "SERVING");
