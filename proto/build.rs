@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "musicmeta/v1/admin_service.proto",
         "musicmeta/v1/catalog_service.proto",
         "musicmeta/v1/identifier_service.proto",
+        "musicmeta/v1/work_service.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

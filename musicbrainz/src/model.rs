@@ -22,8 +22,8 @@ mod identifiers;
 mod relations;
 
 pub use identifiers::{
-    UrlLinks, parse_discid, parse_isrc, parse_iswc, parse_release_list, parse_url, parse_work,
-    parse_work_list,
+    ListPage, UrlLinks, parse_discid, parse_isrc, parse_iswc, parse_recording_page,
+    parse_release_list, parse_url, parse_work, parse_work_list, parse_work_page,
 };
 use relations::{MbAreaRef, MbDisc, MbRating, MbRelation};
 

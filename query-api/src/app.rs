@@ -10,6 +10,7 @@ use musicmeta_proto::FILE_DESCRIPTOR_SET;
 use musicmeta_proto::v1::admin_service_server::AdminServiceServer;
 use musicmeta_proto::v1::catalog_service_server::CatalogServiceServer;
 use musicmeta_proto::v1::identifier_service_server::IdentifierServiceServer;
+use musicmeta_proto::v1::work_service_server::WorkServiceServer;
 use musicmeta_proto::wire::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::{Config, ConfigError, GrpcTlsConfig};
@@ -296,7 +297,13 @@ impl Application {
                 lookups.clone(),
             ))
             .add_service(InterceptedService::new(
-                IdentifierServiceServer::new(self.identifiers)
+                IdentifierServiceServer::new(self.identifiers.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                lookups.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                WorkServiceServer::new(self.identifiers)
                     .max_decoding_message_size(MAX_REQUEST_BYTES)
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
                 lookups,
@@ -337,6 +344,9 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
         health
             .set_serving::<IdentifierServiceServer<IdentifierApi>>()
             .await;
+        health
+            .set_serving::<WorkServiceServer<IdentifierApi>>()
+            .await;
     } else {
         health
             .set_not_serving::<MetadataServiceServer<MetadataApi>>()
@@ -344,6 +354,9 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
         health.set_not_serving::<CatalogHealth<CatalogApi>>().await;
         health
             .set_not_serving::<IdentifierServiceServer<IdentifierApi>>()
+            .await;
+        health
+            .set_not_serving::<WorkServiceServer<IdentifierApi>>()
             .await;
     }
 }

@@ -1,6 +1,7 @@
-//! The `musicmeta.v1.IdentifierService` gRPC handlers, and `GetWork`'s
-//! body: lookups answered from stored ws/2 documents (`documents`), read
-//! into domain types by the `musicbrainz` model and converted to protobuf.
+//! The `musicmeta.v1.IdentifierService` and `WorkService` gRPC handlers:
+//! lookups by identifier and lists of works, answered from stored ws/2
+//! documents (`documents`), read into domain types by the `musicbrainz`
+//! model and converted to protobuf.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use musicmeta_musicbrainz::model::{self, ParseError};
 use musicmeta_musicbrainz::ws2::{Request as Ws2Request, Resource};
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::identifier_service_server::IdentifierService;
+use musicmeta_proto::v1::work_service_server::WorkService;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
@@ -227,6 +229,93 @@ impl IdentifierService for IdentifierApi {
     }
 }
 
+/// The `inc=` of a page of a work's recordings.
+const WORK_RECORDINGS_INC: &str = "artist-credits+isrcs";
+/// Browse pages: MusicBrainz's default and largest.
+const DEFAULT_LIMIT: u32 = 25;
+const MAX_LIMIT: u32 = 100;
+
+/// `resource?<by>=<mbid>` with MusicBrainz's paging, as the key the page
+/// is stored under.
+fn browse_request(
+    resource: &str,
+    by: &str,
+    request: &pb::WorkListRequest,
+    inc: Option<&str>,
+) -> Result<Ws2Request, ApiError> {
+    let mbid = musicmeta_shared::mbid::Mbid::parse(&request.mbid)
+        .map_err(|e| ApiError::InvalidArgument(format!("invalid mbid: {e}")))?;
+    let limit = match request.limit {
+        0 => DEFAULT_LIMIT,
+        n if n <= MAX_LIMIT => n,
+        n => {
+            return Err(ApiError::InvalidArgument(format!(
+                "limit {n} is over {MAX_LIMIT}"
+            )));
+        }
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair(by, &mbid.to_string())
+        .append_pair("limit", &limit.to_string())
+        .append_pair("offset", &request.offset.to_string());
+    if let Some(inc) = inc {
+        query.append_pair("inc", inc);
+    }
+    DocumentLookups::request(resource, Some(&query.finish()))
+}
+
+#[tonic::async_trait]
+impl WorkService for IdentifierApi {
+    async fn browse_artist_works(
+        &self,
+        request: Request<pb::WorkListRequest>,
+    ) -> Result<Response<pb::WorksPage>, Status> {
+        let deadline = client_deadline(&request);
+        let request = request.into_inner();
+        let what = format!("works of artist {}", request.mbid);
+        let (page, cache) = self
+            .lookup(
+                "BrowseArtistWorks",
+                what,
+                browse_request("work", "artist", &request, None),
+                deadline,
+                model::parse_work_page,
+            )
+            .await?;
+        Ok(Response::new(pb::WorksPage {
+            works: page.items.into_iter().map(convert::work).collect(),
+            total: page.total,
+            offset: page.offset,
+            cache: Some(cache),
+        }))
+    }
+
+    async fn browse_work_recordings(
+        &self,
+        request: Request<pb::WorkListRequest>,
+    ) -> Result<Response<pb::RecordingsPage>, Status> {
+        let deadline = client_deadline(&request);
+        let request = request.into_inner();
+        let what = format!("recordings of work {}", request.mbid);
+        let (page, cache) = self
+            .lookup(
+                "BrowseWorkRecordings",
+                what,
+                browse_request("recording", "work", &request, Some(WORK_RECORDINGS_INC)),
+                deadline,
+                model::parse_recording_page,
+            )
+            .await?;
+        Ok(Response::new(pb::RecordingsPage {
+            recordings: page.items.into_iter().map(convert::recording).collect(),
+            total: page.total,
+            offset: page.offset,
+            cache: Some(cache),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +346,21 @@ mod tests {
             barcode_request(""),
             Err(ApiError::InvalidArgument(_))
         ));
+        let list = |mbid: &str, limit| pb::WorkListRequest {
+            mbid: mbid.into(),
+            offset: 0,
+            limit,
+        };
+        let artist = "72c536dc-7137-4477-a521-567eeb840fa8";
+        browse_request("work", "artist", &list(artist, 0), None).unwrap();
+        browse_request(
+            "recording",
+            "work",
+            &list(artist, 100),
+            Some(WORK_RECORDINGS_INC),
+        )
+        .unwrap();
+        assert!(browse_request("work", "artist", &list(artist, 101), None).is_err());
+        assert!(browse_request("work", "artist", &list("72c536dc", 0), None).is_err());
     }
 }

@@ -157,6 +157,40 @@ pub fn parse_release_list(body: &[u8]) -> Result<Vec<Release>, ParseError> {
     list(body, "releases", release)
 }
 
+/// One page of a browse: MusicBrainz's count of the whole list, where the
+/// page starts, and its items (any without a valid id dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage<T> {
+    pub total: u32,
+    pub offset: u32,
+    pub items: Vec<T>,
+}
+
+fn page<T>(body: &[u8], kind: &str, items: Vec<T>) -> Result<ListPage<T>, ParseError> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let count = |key: String| {
+        value
+            .get(&key)
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    Ok(ListPage {
+        total: count(format!("{kind}-count")).unwrap_or(items.len() as u32),
+        offset: count(format!("{kind}-offset")).unwrap_or(0),
+        items,
+    })
+}
+
+/// A browse page of works (`/ws/2/work?artist=…`).
+pub fn parse_work_page(body: &[u8]) -> Result<ListPage<Work>, ParseError> {
+    page(body, "work", parse_work_list(body)?)
+}
+
+/// A browse page of recordings (`/ws/2/recording?work=…`).
+pub fn parse_recording_page(body: &[u8]) -> Result<ListPage<Recording>, ParseError> {
+    page(body, "recording", list(body, "recordings", recording)?)
+}
+
 /// A URL and the relationships that link it to entities.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlLinks {

@@ -285,3 +285,216 @@ async fn unknown_and_malformed_identifiers_have_clear_answers() {
     assert_eq!(upstream(&app, "/ws/2/isrc/not").await, 0);
     assert_eq!(upstream(&app, "/ws/2/release").await, 0);
 }
+
+/// Serves `body` for `GET /ws/2/<resource>` with query parameter `key=value`,
+/// ahead of the stub's own routes.
+async fn serve(app: &TestApp, resource: &str, key: &str, value: &str, body: Vec<u8>) {
+    use wiremock::matchers::{method, path, query_param};
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!("/ws/2/{resource}")))
+        .and(query_param(key, value))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_bytes(body),
+        )
+        .with_priority(1)
+        .mount(app.musicbrainz.server())
+        .await;
+}
+
+#[tokio::test]
+async fn barcode_and_url_lookups_answer_from_musicbrainz_documents() {
+    let app = TestApp::spawn().await;
+    let mut client = app.identifiers().await;
+
+    // A real search answer; only releases with exactly this barcode count.
+    let barcode = "075679791948";
+    let search = "search/release-drivers_license.json";
+    serve(
+        &app,
+        "release",
+        "query",
+        &format!("barcode:{barcode}"),
+        fixtures::read(search),
+    )
+    .await;
+    let releases = client
+        .lookup_barcode(pb::LookupBarcodeRequest {
+            barcode: barcode.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases;
+    let want: Vec<String> = json(search)["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["barcode"] == barcode)
+        .map(|r| text(&r["id"]))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(
+        releases.iter().map(|r| r.mbid.clone()).collect::<Vec<_>>(),
+        want
+    );
+
+    let resource = "https://www.discogs.com/release/12620800";
+    let recorded = "url/5ebeb411-a4c4-49e3-a3e2-d3c3f7454c88.json";
+    serve(&app, "url", "resource", resource, fixtures::read(recorded)).await;
+    let url = client
+        .lookup_url(pb::LookupUrlRequest {
+            url: resource.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let want = json(recorded);
+    assert_eq!(url.mbid, text(&want["id"]));
+    assert_eq!(url.resource, resource);
+    assert!(!url.relations.is_empty());
+    check_relations(&url.relations, &want["relations"]);
+}
+
+#[tokio::test]
+async fn works_of_an_artist_and_recordings_of_a_work_are_musicbrainz_pages() {
+    let app = TestApp::spawn().await;
+    let mut client = musicmeta_proto::v1::work_service_client::WorkServiceClient::connect(format!(
+        "http://{}",
+        app.addr
+    ))
+    .await
+    .unwrap();
+    let artist = "72c536dc-7137-4477-a521-567eeb840fa8";
+    // Pages as MusicBrainz cuts them, of recorded works and recordings.
+    let works: Vec<Value> = [
+        "work/0e23ed77-ad7e-34e7-b57c-c3407b2ae5df.json",
+        &format!("work/{WORK}.json"),
+    ]
+    .iter()
+    .map(|f| json(f))
+    .collect();
+    let page = serde_json::json!({"work-count": 40, "work-offset": 25, "works": works});
+    serve(
+        &app,
+        "work",
+        "artist",
+        artist,
+        serde_json::to_vec(&page).unwrap(),
+    )
+    .await;
+    let got = client
+        .browse_artist_works(pb::WorkListRequest {
+            mbid: artist.into(),
+            offset: 25,
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.total, got.offset), (40, 25));
+    let ids: Vec<String> = works.iter().map(|w| text(&w["id"])).collect();
+    assert_eq!(
+        got.works.iter().map(|w| w.mbid.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    for (g, w) in got.works.iter().zip(&works) {
+        check_relations(&g.relations, &w["relations"]);
+    }
+    let asked = app.musicbrainz.requests().await;
+    let query = asked
+        .iter()
+        .find(|r| r.url.path() == "/ws/2/work")
+        .unwrap()
+        .url
+        .query()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        query.contains("offset=25") && query.contains("limit=25"),
+        "{query}"
+    );
+
+    let recordings: Vec<Value> = ["recording/cb2cc207-8125-445c-9ef9-6ea44eee959a.json"]
+        .iter()
+        .map(|f| json(f))
+        .collect();
+    let page =
+        serde_json::json!({"recording-count": 1, "recording-offset": 0, "recordings": recordings});
+    serve(
+        &app,
+        "recording",
+        "work",
+        WORK,
+        serde_json::to_vec(&page).unwrap(),
+    )
+    .await;
+    let got = client
+        .browse_work_recordings(pb::WorkListRequest {
+            mbid: WORK.into(),
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.total, 1);
+    assert_eq!(got.recordings[0].mbid, text(&recordings[0]["id"]));
+    assert_eq!(got.recordings[0].title, text(&recordings[0]["title"]));
+
+    let status = client
+        .browse_artist_works(pb::WorkListRequest {
+            mbid: artist.into(),
+            offset: 0,
+            limit: 500,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_document_that_does_not_read_as_its_kind_is_unavailable_not_a_crash() {
+    use wiremock::matchers::{method, path};
+    let app = TestApp::spawn().await;
+    let mut client = app.identifiers().await;
+    let isrc = "GBAAA0000002";
+    // JSON, but not an ISRC answer: stored as MusicBrainz sent it, refused
+    // when read.
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!("/ws/2/isrc/{isrc}")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_string(r#"{"isrc": "GBAAA0000002", "recordings": 7}"#),
+        )
+        .with_priority(1)
+        .mount(app.musicbrainz.server())
+        .await;
+    let ok = client
+        .lookup_isrc(pb::LookupIsrcRequest { isrc: isrc.into() })
+        .await;
+    // A list that is not a list reads as empty: MusicBrainz's shape, no items.
+    assert_eq!(ok.unwrap().into_inner().recordings, vec![]);
+
+    let broken = "GBAAA0000003";
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!("/ws/2/isrc/{broken}")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_string(r#"{"unexpected": true}"#),
+        )
+        .with_priority(1)
+        .mount(app.musicbrainz.server())
+        .await;
+    let status = client
+        .lookup_isrc(pb::LookupIsrcRequest {
+            isrc: broken.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("could not be read"), "{status:?}");
+}
