@@ -20,6 +20,7 @@ mod crawl;
 pub mod dead_letters;
 mod documents;
 mod failure;
+pub mod rederive;
 mod retry;
 pub mod worker;
 

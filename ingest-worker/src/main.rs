@@ -1,4 +1,5 @@
-//! `ingest-worker` command line: `run` (default), `migrate` or `backfill`.
+//! `ingest-worker` command line: `run` (default), `migrate`, `backfill`,
+//! `rederive`, `dead-letters` or `status`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -9,7 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use musicmeta_ingest_worker::Worker;
 use musicmeta_ingest_worker::backfill::{self, BackfillOptions, Progress};
-use musicmeta_ingest_worker::dead_letters;
+use musicmeta_ingest_worker::{dead_letters, rederive};
 use musicmeta_shared::jobs::MAX_DEPTH;
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
@@ -69,6 +70,12 @@ enum Command {
     /// (the counts so far are printed first); 2 for bad arguments or
     /// configuration.
     Backfill(BackfillArgs),
+    /// Fill what this version keeps of each entity (relationships, ratings,
+    /// release events, disc IDs...) for rows cached by an older version,
+    /// from the MusicBrainz answer each row keeps; asks MusicBrainz
+    /// nothing and leaves freshness alone. Safe beside running workers;
+    /// resumes where it stopped. Prints what it did.
+    Rederive,
 }
 
 #[derive(Args)]
@@ -146,6 +153,13 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&letter)?);
                 }
             }
+        }
+        Command::Rederive => {
+            let pool = musicmeta_shared::db::build_pool(&config.database)?;
+            let done = rederive::run(&pool)
+                .await
+                .context("rederiving stored entities")?;
+            println!("{done}");
         }
         Command::Status { json } => {
             let pool = musicmeta_shared::db::build_pool(&config.database)?;

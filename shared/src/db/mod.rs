@@ -17,7 +17,7 @@
 
 pub mod browse;
 pub mod connection;
-mod details;
+pub mod details;
 pub mod documents;
 pub mod migrate;
 pub mod outbox;

@@ -333,3 +333,59 @@ async fn every_recorded_detail_reads_back_as_parsed() {
     }
     assert!(relations > 1000, "only {relations} relationships stored");
 }
+
+/// Rows stored by a version before the details columns (V10) get them from
+/// their own stored document, without MusicBrainz and without their
+/// freshness changing; a document that no longer reads is skipped.
+#[tokio::test]
+async fn rederive_fills_details_of_rows_stored_before_them() {
+    let db = TestDatabase::migrated().await;
+    let pool = db::build_pool(&db.config()).unwrap();
+    let store = PgStore::new(pool.clone());
+    store_all(&store, &steps()).await;
+    let want = db.snapshot().await;
+
+    let client = db.connect().await;
+    client
+        .batch_execute(
+            "UPDATE artist SET details = NULL; UPDATE label SET details = NULL; \
+             UPDATE recording SET details = NULL; UPDATE release_group SET details = NULL; \
+             UPDATE release SET details = NULL; UPDATE medium SET details = NULL; \
+             UPDATE track SET recording_relations = NULL",
+        )
+        .await
+        .unwrap();
+    assert_ne!(db.snapshot().await, want, "nothing was cleared");
+    let fetched = db
+        .count("SELECT count(*) FROM artist WHERE fetched_at IS NOT NULL")
+        .await
+        + db.count("SELECT count(*) FROM label WHERE fetched_at IS NOT NULL")
+            .await
+        + db.count("SELECT count(*) FROM recording WHERE fetched_at IS NOT NULL")
+            .await
+        + db.count("SELECT count(*) FROM release_group WHERE fetched_at IS NOT NULL")
+            .await
+        + db.count("SELECT count(*) FROM release WHERE fetched_at IS NOT NULL")
+            .await;
+
+    let done = musicmeta_ingest_worker::rederive::run(&pool).await.unwrap();
+    assert_eq!(done.rows, fetched as u64);
+    assert_eq!(done.skipped, 0);
+    assert_eq!(db.snapshot().await, want);
+    // Run again: nothing left to do.
+    let again = musicmeta_ingest_worker::rederive::run(&pool).await.unwrap();
+    assert_eq!((again.rows, again.skipped), (0, 0));
+
+    // A row whose document does not read is skipped, once.
+    client
+        .batch_execute(
+            "UPDATE artist SET details = NULL, raw = '{\"error\": \"edited\"}' \
+             WHERE mbid = (SELECT mbid FROM artist WHERE fetched_at IS NOT NULL LIMIT 1)",
+        )
+        .await
+        .unwrap();
+    let done = musicmeta_ingest_worker::rederive::run(&pool).await.unwrap();
+    assert_eq!((done.rows, done.skipped), (0, 1));
+    let again = musicmeta_ingest_worker::rederive::run(&pool).await.unwrap();
+    assert_eq!((again.rows, again.skipped), (0, 0));
+}
