@@ -12,11 +12,11 @@
 //! database failure stops the run; the error carries the counts so far.
 
 use std::fmt;
-use std::io::{self, BufRead, IsTerminal};
-use std::time::{Duration, Instant};
+use std::io::{self, BufRead};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use musicmeta_shared::amqp::{JobPublisher, Topology};
+
+use crate::progress::{Reporter, Unit};
 use musicmeta_shared::config::Config;
 use musicmeta_shared::db::{self, DbError, PgStore, redirects};
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
@@ -40,19 +40,7 @@ pub struct BackfillOptions {
     pub force: bool,
 }
 
-/// How progress is shown on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A progress bar when stderr is a terminal, plain lines otherwise.
-    Auto,
-    /// An `indicatif` bar: position/total, rate and ETA.
-    Bar,
-    /// `progress: 1200/5000 lines, 210.4/s` at most once a second, and once
-    /// at the end.
-    Lines,
-    /// No progress output (rejected lines are still reported on stderr).
-    Off,
-}
+pub use crate::progress::Progress;
 
 /// A line that was skipped because it is malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +207,7 @@ pub async fn run(
         dry_run: options.dry_run,
         ..BackfillSummary::default()
     };
-    let mut reporter = Reporter::start(progress, lines.len() as u64);
+    let mut reporter = Reporter::start(progress, lines.len() as u64, Unit::Lines);
     let mut batch = Batch::default();
     let mut failure = None;
     for (index, line) in lines.iter().enumerate() {
@@ -390,113 +378,6 @@ fn read_lines(input: impl BufRead) -> io::Result<Vec<Option<String>>> {
         .collect()
 }
 
-/// The plain progress line, e.g. `progress: 1200/5000 lines, 210.4/s`.
-fn progress_line(position: u64, total: u64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.0 {
-        position as f64 / secs
-    } else {
-        0.0
-    };
-    format!("progress: {position}/{total} lines, {rate:.1}/s")
-}
-
-/// Shows progress on stderr and keeps notes (rejected lines) from tearing
-/// the bar.
-enum Reporter {
-    Bar(ProgressBar),
-    Lines {
-        position: u64,
-        total: u64,
-        started: Instant,
-        last_shown: Instant,
-    },
-    Off,
-}
-
-impl Reporter {
-    const LINE_INTERVAL: Duration = Duration::from_secs(1);
-
-    fn start(progress: Progress, total: u64) -> Self {
-        let progress = match progress {
-            Progress::Auto if io::stderr().is_terminal() => Progress::Bar,
-            Progress::Auto => Progress::Lines,
-            chosen => chosen,
-        };
-        match progress {
-            Progress::Bar => {
-                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-                if let Ok(style) = ProgressStyle::with_template(
-                    "[{elapsed_precise}] {wide_bar} {pos}/{len} lines, {per_sec:1}, ETA {eta}",
-                ) {
-                    bar.set_style(style);
-                }
-                bar.enable_steady_tick(Duration::from_millis(250));
-                Reporter::Bar(bar)
-            }
-            Progress::Lines => {
-                let now = Instant::now();
-                Reporter::Lines {
-                    position: 0,
-                    total,
-                    started: now,
-                    last_shown: now,
-                }
-            }
-            Progress::Off | Progress::Auto => Reporter::Off,
-        }
-    }
-
-    fn advance(&mut self, to: u64) {
-        match self {
-            Reporter::Bar(bar) => bar.set_position(to),
-            Reporter::Lines {
-                position,
-                total,
-                started,
-                last_shown,
-            } => {
-                *position = to;
-                let now = Instant::now();
-                if now.duration_since(*last_shown) >= Self::LINE_INTERVAL {
-                    *last_shown = now;
-                    eprintln!("{}", progress_line(to, *total, now - *started));
-                }
-            }
-            Reporter::Off => {}
-        }
-    }
-
-    fn note(&self, message: &str) {
-        match self {
-            Reporter::Bar(bar) => bar.suspend(|| eprintln!("{message}")),
-            _ => eprintln!("{message}"),
-        }
-    }
-
-    fn finish(&mut self) {
-        match self {
-            // Cleared rather than left drawn: stdout, often the same
-            // terminal, prints the summary next, and a left-over bar would
-            // share its line. The closing line keeps the final rate.
-            Reporter::Bar(bar) => {
-                bar.finish_and_clear();
-                eprintln!(
-                    "{}",
-                    progress_line(bar.position(), bar.length().unwrap_or(0), bar.elapsed())
-                );
-            }
-            Reporter::Lines {
-                position,
-                total,
-                started,
-                ..
-            } => eprintln!("{}", progress_line(*position, *total, started.elapsed())),
-            Reporter::Off => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,18 +478,6 @@ mod tests {
             summary.to_string(),
             "published 3, skipped 2 (already fresh), skipped 1 (fetch already pending), \
              staged 4 (broker unavailable; relayed when it is back), rejected 1"
-        );
-    }
-
-    #[test]
-    fn progress_line_shows_position_and_rate() {
-        assert_eq!(
-            progress_line(1200, 5000, Duration::from_millis(5_703)),
-            "progress: 1200/5000 lines, 210.4/s"
-        );
-        assert_eq!(
-            progress_line(0, 0, Duration::ZERO),
-            "progress: 0/0 lines, 0.0/s"
         );
     }
 }

@@ -20,6 +20,8 @@ mod crawl;
 pub mod dead_letters;
 mod documents;
 mod failure;
+pub mod import;
+pub mod progress;
 pub mod rederive;
 mod retry;
 pub mod worker;

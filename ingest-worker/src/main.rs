@@ -1,5 +1,5 @@
 //! `ingest-worker` command line: `run` (default), `migrate`, `backfill`,
-//! `rederive`, `dead-letters` or `status`.
+//! `import-dump`, `rederive`, `dead-letters` or `status`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -10,6 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use musicmeta_ingest_worker::Worker;
 use musicmeta_ingest_worker::backfill::{self, BackfillOptions, Progress};
+use musicmeta_ingest_worker::import::{self, ImportOptions};
 use musicmeta_ingest_worker::{dead_letters, rederive};
 use musicmeta_shared::jobs::MAX_DEPTH;
 use musicmeta_shared::mbid::EntityType;
@@ -76,6 +77,40 @@ enum Command {
     /// nothing and leaves freshness alone. Safe beside running workers;
     /// resumes where it stopped. Prints what it did.
     Rederive,
+    /// Seed the cache from MusicBrainz's JSON data dumps.
+    ///
+    /// Each PATH is a dump archive (`release.tar.xz`, `artist.tar.xz`, ...,
+    /// from https://data.metabrainz.org/pub/musicbrainz/data/json-dumps/)
+    /// or an extracted entity file (`mbdump/release`, with the dump's
+    /// `TIMESTAMP` beside its folder or --dumped-at). Streams each file into
+    /// the same tables a fetch fills, in batches, with the dump's time as
+    /// the fetch time; rows fetched after the dump are left alone. Bad lines
+    /// are reported as `file:line: reason` and counted, never fatal.
+    /// Resumable: Ctrl-C (or a crash) keeps what was committed and the next
+    /// run goes on after it; a file imported to its end is not read again.
+    ///
+    /// Prints a summary on stdout. Exit status: 0 when every file was read
+    /// to its end (check the bad-line count), 1 on an unreadable file or a
+    /// database failure, 2 for bad arguments, 130 when interrupted.
+    ImportDump(ImportDumpArgs),
+}
+
+#[derive(Args)]
+struct ImportDumpArgs {
+    /// Dump archives or extracted entity files; several types in one run.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+    /// Lines per transaction.
+    #[arg(long, default_value_t = import::DEFAULT_BATCH, value_parser = clap::value_parser!(u64).range(1..=100_000).map(|n| n as usize))]
+    batch: usize,
+    /// Leave out tags, genres, ratings and annotations, which MusicBrainz
+    /// licenses under CC BY-NC-SA (the rest is CC0).
+    #[arg(long)]
+    core_only: bool,
+    /// The dump's time (its TIMESTAMP, e.g. `2026-11-28 00:00:10+00`), for
+    /// entity files without a TIMESTAMP file beside them.
+    #[arg(long, value_name = "TIME")]
+    dumped_at: Option<String>,
 }
 
 #[derive(Args)]
@@ -113,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     let command = args.command.unwrap_or(Command::Run);
     let config = cli::load_config_or_exit("ingest-worker", args.config.as_deref());
     // A backfill prints its summary on stdout; keep its logs to warnings.
-    let level = if matches!(command, Command::Backfill(_)) {
+    let level = if matches!(command, Command::Backfill(_) | Command::ImportDump(_)) {
         "warn"
     } else {
         "info"
@@ -152,6 +187,36 @@ async fn main() -> anyhow::Result<()> {
                 {
                     println!("{}", serde_json::to_string(&letter)?);
                 }
+            }
+        }
+        Command::ImportDump(args) => {
+            let stop = CancellationToken::new();
+            let trigger = stop.clone();
+            tokio::spawn(async move {
+                musicmeta_shared::shutdown::signal().await;
+                trigger.cancel();
+            });
+            let options = ImportOptions {
+                batch: args.batch,
+                core_only: args.core_only,
+                dumped_at: args.dumped_at,
+            };
+            // The import's progress table may be newer than the database.
+            cli::migrate(&config)
+                .await
+                .context("migrating the database")?;
+            let summary = import::run(
+                &config.database,
+                &args.paths,
+                &options,
+                Progress::Auto,
+                stop,
+            )
+            .await
+            .context("import stopped")?;
+            println!("{summary}");
+            if summary.interrupted {
+                std::process::exit(130);
             }
         }
         Command::Rederive => {

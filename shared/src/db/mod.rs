@@ -19,6 +19,7 @@ pub mod browse;
 pub mod connection;
 pub mod details;
 pub mod documents;
+pub mod dumps;
 pub mod migrate;
 pub mod outbox;
 pub mod outcome;

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{Json, ToSql};
@@ -117,17 +118,30 @@ pub async fn upsert_entity(
     raw: &(impl ToSql + Sync + Send),
     raw_inc: Option<&str>,
 ) -> Result<(), DbError> {
+    upsert_entity_at(tx, entity, raw, raw_inc, None).await
+}
+
+/// [`upsert_entity`] with the time the document was fetched, when it is not
+/// now (an entity imported from a dump was fetched when the dump was made).
+pub async fn upsert_entity_at(
+    tx: &impl GenericClient,
+    entity: &Entity,
+    raw: &(impl ToSql + Sync + Send),
+    raw_inc: Option<&str>,
+    fetched_at: Option<SystemTime>,
+) -> Result<(), DbError> {
     let mut batch = Batch::new(tx);
     let raw_inc = &raw_inc;
     let details = EntityDetails::of(entity);
+    let at = fetched_at;
     match entity {
-        Entity::Artist(a) => upsert_artist(&mut batch, a, raw, raw_inc, details).await?,
-        Entity::Label(l) => upsert_label(&mut batch, l, raw, raw_inc, details).await?,
-        Entity::Recording(r) => upsert_recording(&mut batch, r, raw, raw_inc, details).await?,
+        Entity::Artist(a) => upsert_artist(&mut batch, a, raw, raw_inc, details, at).await?,
+        Entity::Label(l) => upsert_label(&mut batch, l, raw, raw_inc, details, at).await?,
+        Entity::Recording(r) => upsert_recording(&mut batch, r, raw, raw_inc, details, at).await?,
         Entity::ReleaseGroup(g) => {
-            upsert_release_group(&mut batch, g, raw, raw_inc, details).await?
+            upsert_release_group(&mut batch, g, raw, raw_inc, details, at).await?
         }
-        Entity::Release(r) => upsert_release(&mut batch, r, raw, raw_inc, details).await?,
+        Entity::Release(r) => upsert_release(&mut batch, r, raw, raw_inc, details, at).await?,
     }
     replace_annotations(
         &mut batch,
@@ -155,12 +169,14 @@ async fn upsert_artist<'a, C: GenericClient>(
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
     details: Json<EntityDetails>,
+    fetched_at: Option<SystemTime>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO artist (mbid, name, sort_name, disambiguation, artist_type, gender, \
                country, area, begin_date, end_date, ended, raw, raw_inc, details, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+               coalesce($15, now())) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                artist_type = EXCLUDED.artist_type, gender = EXCLUDED.gender, \
@@ -183,6 +199,7 @@ async fn upsert_artist<'a, C: GenericClient>(
                 p(raw),
                 p(raw_inc),
                 p(details),
+                p(fetched_at),
             ],
         )
         .await
@@ -194,12 +211,14 @@ async fn upsert_label<'a, C: GenericClient>(
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
     details: Json<EntityDetails>,
+    fetched_at: Option<SystemTime>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO label (mbid, name, sort_name, disambiguation, label_type, label_code, \
                country, area, begin_date, end_date, ended, raw, raw_inc, details, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+               coalesce($15, now())) \
              ON CONFLICT (mbid) DO UPDATE SET name = EXCLUDED.name, \
                sort_name = EXCLUDED.sort_name, disambiguation = EXCLUDED.disambiguation, \
                label_type = EXCLUDED.label_type, label_code = EXCLUDED.label_code, \
@@ -222,6 +241,7 @@ async fn upsert_label<'a, C: GenericClient>(
                 p(raw),
                 p(raw_inc),
                 p(details),
+                p(fetched_at),
             ],
         )
         .await
@@ -233,12 +253,13 @@ async fn upsert_recording<'a, C: GenericClient>(
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
     details: Json<EntityDetails>,
+    fetched_at: Option<SystemTime>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO recording (mbid, title, disambiguation, length_ms, video, \
                first_release_date, raw, raw_inc, details, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now())) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, length_ms = EXCLUDED.length_ms, \
                video = EXCLUDED.video, first_release_date = EXCLUDED.first_release_date, \
@@ -254,6 +275,7 @@ async fn upsert_recording<'a, C: GenericClient>(
                 p(raw),
                 p(raw_inc),
                 p(details),
+                p(fetched_at),
             ],
         )
         .await?;
@@ -287,12 +309,13 @@ async fn upsert_release_group<'a, C: GenericClient>(
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
     details: Json<EntityDetails>,
+    fetched_at: Option<SystemTime>,
 ) -> Result<(), DbError> {
     batch
         .add(
             "INSERT INTO release_group (mbid, title, disambiguation, primary_type, \
                secondary_types, first_release_date, raw, raw_inc, details, fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now())) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, primary_type = EXCLUDED.primary_type, \
                secondary_types = EXCLUDED.secondary_types, \
@@ -309,6 +332,7 @@ async fn upsert_release_group<'a, C: GenericClient>(
                 p(raw),
                 p(raw_inc),
                 p(details),
+                p(fetched_at),
             ],
         )
         .await?;
@@ -355,6 +379,7 @@ async fn upsert_release<'a, C: GenericClient>(
     raw: &'a (impl ToSql + Sync + Send),
     raw_inc: &'a Option<&str>,
     details: Json<EntityDetails>,
+    fetched_at: Option<SystemTime>,
 ) -> Result<(), DbError> {
     let release = r.mbid.as_uuid();
     let mut credits = Credits::default();
@@ -375,7 +400,8 @@ async fn upsert_release<'a, C: GenericClient>(
             "INSERT INTO release (mbid, title, disambiguation, status, packaging, release_date, \
                country, barcode, language, script, release_group_mbid, raw, raw_inc, details, \
                fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now()) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+               coalesce($15, now())) \
              ON CONFLICT (mbid) DO UPDATE SET title = EXCLUDED.title, \
                disambiguation = EXCLUDED.disambiguation, status = EXCLUDED.status, \
                packaging = EXCLUDED.packaging, release_date = EXCLUDED.release_date, \
@@ -399,6 +425,7 @@ async fn upsert_release<'a, C: GenericClient>(
                 p(raw),
                 p(raw_inc),
                 p(details),
+                p(fetched_at),
             ],
         )
         .await?;

@@ -10,6 +10,7 @@ mod catalog;
 mod chaos;
 mod clients;
 mod deploy;
+mod dump_import;
 mod faults;
 mod fleet;
 mod hot_tier;
