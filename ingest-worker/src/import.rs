@@ -37,6 +37,11 @@ use crate::progress::{Progress, Reporter, Unit, rate};
 pub const DEFAULT_BATCH: usize = 500;
 /// The keys MusicBrainz licenses under CC BY-NC-SA rather than CC0.
 const NON_CC0_KEYS: [&str; 4] = ["tags", "genres", "rating", "annotation"];
+/// Statistics are gathered (ANALYZE) when this many entities are stored,
+/// and again each time four times as many are: the planner of an empty or
+/// young cache would otherwise keep scanning tables that grew under it
+/// (measured: 87 releases/s falling to 64/s over 5,000 without it).
+const FIRST_ANALYZE: u64 = 500;
 /// How many bad lines are listed one by one; the rest are only counted.
 const LISTED_BAD_LINES: u64 = 100;
 
@@ -182,6 +187,7 @@ pub async fn run(
     let mut client = pool.get().await.map_err(DbError::from)?;
     let mut current: Option<(String, EntityType, SystemTime)> = None;
     let mut listed = 0;
+    let mut next_analyze = FIRST_ANALYZE;
     let result = loop {
         let message = tokio::select! {
             message = rx.recv() => message,
@@ -267,6 +273,12 @@ pub async fn run(
                         summary.bad += bad.len() as u64;
                     }
                     Err(e) => break Err(e.into()),
+                }
+                if summary.stored >= next_analyze {
+                    next_analyze = summary.stored.saturating_mul(4);
+                    if let Err(e) = client.batch_execute("ANALYZE").await {
+                        break Err(DbError::from(e).into());
+                    }
                 }
                 reporter.advance(read_bytes.load(Ordering::Relaxed));
                 reporter.detail(format!(

@@ -202,7 +202,8 @@ async fn main() -> anyhow::Result<()> {
                 dumped_at: args.dumped_at,
             };
             // The import's progress table may be newer than the database.
-            cli::migrate(&config)
+            let pool = musicmeta_shared::db::build_pool(&config.database)?;
+            musicmeta_shared::db::migrate::run(&pool)
                 .await
                 .context("migrating the database")?;
             let summary = import::run(
