@@ -21,7 +21,10 @@ use musicmeta_tests::fixtures;
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(version, about = "Write a JSON data dump archive of synthesized releases")]
+#[command(
+    version,
+    about = "Write a JSON data dump archive of synthesized releases"
+)]
 struct Args {
     #[arg(long, default_value_t = 20_000)]
     releases: u64,
@@ -60,7 +63,10 @@ fn main() -> anyhow::Result<()> {
         tar.append_data(&mut header, name, data)
     };
     add("TIMESTAMP", format!("{}\n", args.timestamp).as_bytes())?;
-    add("COPYING", b"synthesized from recorded MusicBrainz responses\n")?;
+    add(
+        "COPYING",
+        b"synthesized from recorded MusicBrainz responses\n",
+    )?;
     add("JSON_DUMPS_SCHEMA_NUMBER", b"1\n")?;
     add("mbdump/release", &body)?;
     tar.into_inner()?.finish()?.flush()?;
