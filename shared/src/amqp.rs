@@ -39,7 +39,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use crate::config::{AmqpConfig, ConfigError};
+use crate::config::{AmqpConfig, ConfigError, QueueType};
 use crate::jobs::{Job, Lane};
 use crate::prometheus::names;
 
@@ -54,6 +54,17 @@ pub enum AmqpError {
     Timeout(Duration),
     #[error("broker refused the job (nack)")]
     Nacked,
+    /// The queue exists with other arguments: most likely declared as
+    /// another type before `amqp.queue_type` was set so.
+    #[error(
+        "queue {queue} exists with other arguments than a {wanted:?} queue has (was it declared \
+         with another amqp.queue_type? see docs/operations.md, \"Quorum queues\"): {detail}"
+    )]
+    QueueType {
+        queue: String,
+        wanted: QueueType,
+        detail: String,
+    },
     #[error("job was unroutable: {0}")]
     Returned(String),
     /// The URL's `cacertfile` cannot be used.
@@ -68,6 +79,7 @@ pub struct Topology {
     /// Prefix of the lane queues.
     pub queue: String,
     pub dead_letter_queue: String,
+    pub queue_type: QueueType,
 }
 
 impl Topology {
@@ -76,6 +88,7 @@ impl Topology {
             exchange: config.exchange.clone(),
             queue: config.queue.clone(),
             dead_letter_queue: format!("{}.dlq", config.queue),
+            queue_type: config.queue_type,
         }
     }
 
@@ -98,12 +111,15 @@ impl Topology {
     }
 
     /// Declares the exchange, the queue, its dead-letter queue and binding.
-    /// Idempotent: declaring what exists with the same arguments is a no-op.
+    /// Idempotent: declaring what exists with the same arguments is a no-op;
+    /// a queue that exists with another type is refused by the broker
+    /// (`PRECONDITION_FAILED`), which [`AmqpError::QueueType`] explains.
     pub async fn declare(&self, channel: &Channel) -> Result<(), AmqpError> {
         let durable = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
+        let typed = |args: FieldTable| self.typed(args);
         channel
             .exchange_declare(
                 self.exchange.as_str().into(),
@@ -115,13 +131,13 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        channel
-            .queue_declare(
-                self.dead_letter_queue.as_str().into(),
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
+        self.declare_queue(
+            channel,
+            &self.dead_letter_queue,
+            durable,
+            typed(FieldTable::default()),
+        )
+        .await?;
         let mut args = FieldTable::default();
         // Rejected (poison or permanently failing) jobs go to the DLQ through
         // the default exchange, keyed by the DLQ's name.
@@ -135,8 +151,7 @@ impl Topology {
         );
         for lane in Lane::ALL {
             let queue = self.lane_queue(lane);
-            channel
-                .queue_declare(queue.as_str().into(), durable, args.clone())
+            self.declare_queue(channel, &queue, durable, typed(args.clone()))
                 .await?;
             channel
                 .queue_bind(
@@ -158,16 +173,53 @@ impl Topology {
                 AMQPValue::LongString(LongString::from(lane.routing_key())),
             );
             for tier in 1..=RETRY_TIERS {
-                channel
-                    .queue_declare(
-                        self.retry_queue(lane, tier).as_str().into(),
-                        durable,
-                        retry_args.clone(),
-                    )
+                let queue = self.retry_queue(lane, tier);
+                self.declare_queue(channel, &queue, durable, typed(retry_args.clone()))
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// `args` with the configured queue type. A quorum queue dead-letters
+    /// at least once (a job expiring from a retry tier, or rejected to the
+    /// DLQ, is not lost if a node fails midway), which RabbitMQ allows only
+    /// with `reject-publish` overflow; with no length limit set, nothing is
+    /// ever rejected for it. A classic queue is declared without a type, as
+    /// it was before the setting existed, so existing queues still match.
+    fn typed(&self, mut args: FieldTable) -> FieldTable {
+        if self.queue_type == QueueType::Quorum {
+            let mut text = |key: &str, value: &str| {
+                args.insert(
+                    ShortString::from(key),
+                    AMQPValue::LongString(LongString::from(value)),
+                );
+            };
+            text("x-queue-type", "quorum");
+            text("x-dead-letter-strategy", "at-least-once");
+            text("x-overflow", "reject-publish");
+        }
+        args
+    }
+
+    async fn declare_queue(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        options: QueueDeclareOptions,
+        args: FieldTable,
+    ) -> Result<(), AmqpError> {
+        match channel.queue_declare(queue.into(), options, args).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.to_string().contains("PRECONDITION_FAILED") => {
+                Err(AmqpError::QueueType {
+                    queue: queue.to_owned(),
+                    wanted: self.queue_type,
+                    detail: error.to_string(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 }
 
@@ -574,6 +626,7 @@ mod tests {
             exchange: "musicmeta.jobs".into(),
             queue: "musicmeta.fetch".into(),
             dead_letter_queue: "musicmeta.fetch.dlq".into(),
+            queue_type: QueueType::Quorum,
         };
         let queues = topology.retry_queues();
         assert_eq!(queues.len(), 3 * RETRY_TIERS as usize);

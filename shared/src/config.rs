@@ -115,6 +115,23 @@ pub struct AmqpConfig {
     /// confirmed by then stays in the outbox, and the relay publishes it.
     #[serde(default = "defaults::publish_timeout_ms")]
     pub publish_timeout_ms: u64,
+    /// The type of every queue musicmeta declares: `quorum` (replicated
+    /// across a RabbitMQ cluster's nodes, the default) or `classic` (one
+    /// node; for a broker whose queues were declared classic before, as a
+    /// queue's type cannot change: see docs/operations.md).
+    #[serde(default)]
+    pub queue_type: QueueType,
+}
+
+/// How RabbitMQ keeps musicmeta's queues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueType {
+    /// Raft-replicated on several nodes: a job survives the loss of a node.
+    #[default]
+    Quorum,
+    /// On one node, declared without a type as before v1.1.
+    Classic,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

@@ -43,6 +43,7 @@ impl TestBroker {
             exchange: self.exchange.clone(),
             queue: self.queue.clone(),
             publish_timeout_ms: 5_000,
+            queue_type: Default::default(),
         }
     }
 

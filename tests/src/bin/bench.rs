@@ -617,6 +617,7 @@ fn amqp_config(args: &AmqpArgs) -> AmqpConfig {
         exchange: args.exchange.clone(),
         queue: args.queue.clone(),
         publish_timeout_ms: 5_000,
+        queue_type: Default::default(),
     }
 }
 

@@ -106,6 +106,11 @@ pub fn sample_value(default: &Value, kind: &str) -> String {
             serde_json::to_string(&x).expect("number")
         }
         Value::String(s) => {
+            // A choice (`string, \`quorum\` or \`classic\``): another one.
+            let choices: Vec<&str> = kind.split('`').skip(1).step_by(2).collect();
+            if let Some(other) = choices.iter().find(|c| **c != s) {
+                return (*other).to_owned();
+            }
             if let Ok(addr) = s.parse::<SocketAddr>() {
                 SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)).to_string()
             } else if s.starts_with("postgres") {

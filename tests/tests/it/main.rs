@@ -22,6 +22,7 @@ mod observability;
 mod otlp;
 mod outbox;
 mod python_client;
+mod queues;
 mod recovery;
 mod security;
 mod service;
