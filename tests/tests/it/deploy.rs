@@ -71,7 +71,7 @@ fn every_yaml_file_under_deploy_parses() {
         }
     }
     // Multi-document files are read whole.
-    assert_eq!(yaml_file("deploy/k8s/query-api.yaml").len(), 3);
+    assert_eq!(yaml_file("deploy/k8s/query-api.yaml").len(), 5);
     assert!(YamlLoader::load_from_str("a: [1, 2\n").is_err());
 }
 
@@ -358,8 +358,12 @@ fn ports_and_health_checks_agree_with_grpc_listen_addr() {
         .into_iter()
         .filter(|s| selects(&s["spec"]["selector"]))
         .collect();
-    assert_eq!(services.len(), 1, "one Service selects {deployment_name}");
-    for port in list_or_empty(&services[0]["spec"]["ports"]) {
+    // The ClusterIP Service and the headless one (client-side balancing).
+    assert_eq!(services.len(), 2, "two Services select {deployment_name}");
+    for port in services
+        .iter()
+        .flat_map(|service| list_or_empty(&service["spec"]["ports"]))
+    {
         let target = &port["targetPort"];
         let resolved = match target {
             Yaml::Integer(n) => *n,
@@ -625,6 +629,7 @@ fn kubernetes_base_is_complete() {
         "Secret",
         "ScaledObject",
         "TriggerAuthentication",
+        "HorizontalPodAutoscaler",
     ] {
         assert!(!k8s.of_kind(kind).is_empty(), "the base has no {kind}");
     }
@@ -897,4 +902,161 @@ fn configuration_doc_lists_the_other_variables() {
     for var in ["RUST_LOG", "MUSICMETA_TEST_PG", "MUSICMETA_TEST_AMQP"] {
         assert!(code.contains(var), "the scan finds {var}");
     }
+}
+
+/// The labels a selector matches, as `key=value` strings.
+fn match_labels(selector: &Yaml) -> BTreeSet<String> {
+    selector["matchLabels"]
+        .as_hash()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        scalar(k).unwrap_or_default(),
+                        scalar(v).unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Growth: every Deployment has a disruption budget over its own pods;
+/// query-api scales on CPU (the autoscaler owns its replica count) and has
+/// a headless Service for gRPC clients that balance per call.
+#[test]
+fn deployments_have_budgets_and_query_api_scales_and_balances() {
+    let k8s = k8s();
+    let budgets = k8s.of_kind("PodDisruptionBudget");
+    for deployment in k8s.of_kind("Deployment") {
+        let name = text(&deployment["metadata"]["name"], "name");
+        let selector = match_labels(&deployment["spec"]["selector"]);
+        assert!(!selector.is_empty(), "{name}: no selector");
+        assert!(
+            budgets
+                .iter()
+                .any(|b| match_labels(&b["spec"]["selector"]) == selector),
+            "Deployment/{name} has no PodDisruptionBudget over its pods"
+        );
+    }
+
+    let hpa = k8s.named("HorizontalPodAutoscaler", "query-api");
+    let target = &hpa["spec"]["scaleTargetRef"];
+    assert_eq!(text(&target["kind"], "kind"), "Deployment");
+    assert_eq!(text(&target["name"], "name"), "query-api");
+    let metrics = list_or_empty(&hpa["spec"]["metrics"]);
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m["resource"]["name"].as_str() == Some("cpu")),
+        "query-api scales on CPU"
+    );
+    let min: i64 = hpa["spec"]["minReplicas"].as_i64().expect("minReplicas");
+    assert!(
+        min >= 2,
+        "at least two query-apis, for the disruption budget"
+    );
+    assert!(
+        k8s.named("Deployment", "query-api")["spec"]["replicas"].is_badvalue(),
+        "the autoscaler owns query-api's replica count"
+    );
+
+    let headless = k8s.named("Service", "query-api-pods");
+    assert_eq!(headless["spec"]["clusterIP"].as_str(), Some("None"));
+    let service = k8s.named("Service", "query-api");
+    assert_eq!(
+        headless["spec"]["selector"], service["spec"]["selector"],
+        "both Services select the query-api pods"
+    );
+    assert_eq!(headless["spec"]["ports"], service["spec"]["ports"]);
+}
+
+/// The documented way to run the engines in a cluster: a three-node
+/// RabbitMQ (quorum queues replicate on all three) and a PostgreSQL with a
+/// replica, as the operators' custom resources.
+#[test]
+fn engines_are_a_rabbitmq_cluster_and_postgres_with_a_replica() {
+    let rabbit = &yaml_file("deploy/engines/rabbitmq-cluster.yaml")[0];
+    assert_eq!(text(&rabbit["kind"], "kind"), "RabbitmqCluster");
+    assert_eq!(rabbit["spec"]["replicas"].as_i64(), Some(3));
+    let plugins = strings(&rabbit["spec"]["rabbitmq"]["additionalPlugins"], "plugins");
+    assert!(plugins.contains(&"rabbitmq_prometheus".to_owned()));
+    let postgres = &yaml_file("deploy/engines/postgres-cluster.yaml")[0];
+    assert_eq!(text(&postgres["kind"], "kind"), "Cluster");
+    assert!(
+        postgres["spec"]["instances"].as_i64().unwrap_or(0) >= 2,
+        "a replica"
+    );
+    // The defaults musicmeta ships match the cluster: quorum queues.
+    let config = Config::load_with_env(
+        Some(&root().join("deploy/config.example.yaml")),
+        HashMap::new(),
+    )
+    .expect("example configuration");
+    assert_eq!(
+        config.amqp.queue_type,
+        musicmeta_shared::config::QueueType::Quorum
+    );
+}
+
+/// The Grafana dashboard shows what operators watch, from metrics that
+/// exist: every `musicmeta_` series it queries is one the programs export.
+#[test]
+fn the_dashboard_charts_real_metrics() {
+    let dashboard: Value = serde_json::from_str(&read(
+        &root().join("deploy/grafana/musicmeta-dashboard.json"),
+    ))
+    .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
+    for wanted in [
+        "Hit ratio",
+        "Miss latency",
+        "Queue depth per lane",
+        "Upstream requests against the budget",
+        "Fills",
+        "Dead letters",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.starts_with(wanted)),
+            "no {wanted} panel in {titles:?}"
+        );
+    }
+    use musicmeta_shared::prometheus::names;
+    let exported = [
+        names::LOOKUPS,
+        names::MISS_WAIT,
+        names::JOBS_PUBLISHED,
+        names::JOBS_CONSUMED,
+        names::FILL_FAILURES,
+        names::UPSTREAM_REQUESTS,
+        names::UPSTREAM_LATENCY,
+        names::RATE_LIMIT_WAIT,
+        names::DB_POOL,
+        names::AMQP_CONNECTED,
+        names::OUTBOX_PENDING,
+        names::HTTP_REQUESTS,
+        names::HOT_TIER,
+        names::HOT_TIER_EVICTIONS,
+    ];
+    let mut queried = 0;
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for (i, _) in expr.match_indices("musicmeta_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name);
+                assert!(exported.contains(&base), "{name} is not exported: {expr}");
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 8, "only {queried} musicmeta series queried");
 }
