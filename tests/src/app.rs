@@ -155,6 +155,12 @@ impl TestApp {
             worker_stop,
             api_stop: Some(api_stop),
         };
+        // The queues exist before the test publishes anything, as in a
+        // running deployment (a worker declares them as it connects, and
+        // quorum queues take a moment to create).
+        if options.amqp_url.is_none() {
+            app.broker.declare().await;
+        }
         for _ in 0..options.workers {
             app.start_worker().await;
         }

@@ -47,6 +47,12 @@ impl TestBroker {
         }
     }
 
+    /// Declares this broker's exchange and queues (as a worker would).
+    pub async fn declare(&self) {
+        let (connection, _) = self.open().await;
+        let _ = connection.close(200, ShortString::from("bye")).await;
+    }
+
     /// A connection and a channel on which this broker's topology exists.
     async fn open(&self) -> (Connection, lapin::Channel) {
         let connection = amqp::connect(&url())
