@@ -196,7 +196,7 @@ pub async fn run(
     };
     let store = pool.clone().filter(|_| !options.force).map(PgStore::new);
     let publisher = std::sync::Arc::new(JobPublisher::new(
-        config.amqp.url.clone(),
+        config.amqp.endpoints(),
         Topology::from_config(&config.amqp),
     ));
     let requests = pool

@@ -40,7 +40,7 @@ fn header(headers: Option<&FieldTable>, name: &str) -> Option<String> {
 /// A connection, a channel and the topology declared on it.
 async fn open(config: &AmqpConfig) -> Result<(Connection, Channel, Topology), AmqpError> {
     let topology = Topology::from_config(config);
-    let connection = amqp::connect(&config.url).await?;
+    let (connection, _) = amqp::connect_any(&config.endpoints(), 0).await?;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
     Ok((connection, channel, topology))

@@ -27,7 +27,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
@@ -141,6 +141,10 @@ struct Inner {
     retry: RetryPolicy,
     /// Failed hand-backs in a row, for the backoff when even that fails.
     consecutive_failures: AtomicU32,
+    /// The broker node (of `amqp.url` and `amqp.urls`) to try first on the
+    /// next connect: the one after the node last connected to, so a lost
+    /// node is not waited for.
+    next_node: AtomicUsize,
     /// The gate the MusicBrainz client's requests pass (counts them).
     gate: RateGate,
     /// For the status view: this worker's name and its job counts so far.
@@ -178,7 +182,7 @@ impl Worker {
             None => None,
         };
         let publisher = Arc::new(JobPublisher::new(
-            config.amqp.url.clone(),
+            config.amqp.endpoints(),
             Topology::from_config(&config.amqp),
         ));
         let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
@@ -194,6 +198,7 @@ impl Worker {
                 reports,
                 retry,
                 consecutive_failures: AtomicU32::new(0),
+                next_node: AtomicUsize::new(0),
                 gate,
                 id: format!(
                     "{}-{}-{}",
@@ -273,7 +278,10 @@ impl Worker {
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
         let amqp_config = &self.inner.config.amqp;
         let topology = Topology::from_config(amqp_config);
-        let connection = amqp::connect(&amqp_config.url).await?;
+        let start = self.inner.next_node.load(Ordering::Relaxed);
+        let (connection, node) = amqp::connect_any(&amqp_config.endpoints(), start).await?;
+        self.inner.next_node.store(node + 1, Ordering::Relaxed);
+        info!(node, "connected to the broker");
         let channel = amqp::consumer_channel(&connection, &topology, amqp_config.prefetch).await?;
         let mut lanes = Vec::new();
         for lane in Lane::ALL {

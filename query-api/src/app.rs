@@ -112,7 +112,7 @@ impl Application {
         let started = background.clone().drop_guard();
         let fills = Fills::spawn(config.database.url.clone(), background.child_token());
         let publisher = Arc::new(JobPublisher::new(
-            config.amqp.url.clone(),
+            config.amqp.endpoints(),
             Topology::from_config(&config.amqp),
         ));
         let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);

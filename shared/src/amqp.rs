@@ -54,6 +54,8 @@ pub enum AmqpError {
     Timeout(Duration),
     #[error("broker refused the job (nack)")]
     Nacked,
+    #[error("no broker URL is configured")]
+    NoBroker,
     /// The queue exists with other arguments: most likely declared as
     /// another type before `amqp.queue_type` was set so.
     #[error(
@@ -266,6 +268,25 @@ pub async fn connect(url: &str) -> Result<Connection, AmqpError> {
         .await
         .map_err(|_| AmqpError::Timeout(BROKER_TIMEOUT))?
         .map_err(AmqpError::from)
+}
+
+/// Connects to the first node of a cluster that answers, trying `urls`
+/// from `start` on (wrapping round), and says which it was: after losing
+/// node `i`, a process asks again from `i + 1`, so it moves to a surviving
+/// node instead of waiting for the lost one.
+pub async fn connect_any(urls: &[String], start: usize) -> Result<(Connection, usize), AmqpError> {
+    let mut last = AmqpError::NoBroker;
+    for k in 0..urls.len() {
+        let i = (start + k) % urls.len();
+        match connect(&urls[i]).await {
+            Ok(connection) => return Ok((connection, i)),
+            Err(error) => {
+                debug!(node = i, %error, "broker node did not answer; trying the next");
+                last = error;
+            }
+        }
+    }
+    Err(last)
 }
 
 /// Opens a consuming channel with `prefetch` unacknowledged deliveries at most.
@@ -481,7 +502,10 @@ impl Publisher {
 /// A publisher that connects on first use and reconnects after a failure,
 /// so a process can start, and keep serving, while the broker is down.
 pub struct JobPublisher {
-    url: String,
+    /// The cluster's nodes, `amqp.url` first.
+    urls: Vec<String>,
+    /// The node to try first on the next connect.
+    next: std::sync::atomic::AtomicUsize,
     topology: Topology,
     // A tokio mutex: connecting awaits while holding it, and concurrent
     // publishers should wait for that one connection, not race to open more.
@@ -491,16 +515,25 @@ pub struct JobPublisher {
 impl std::fmt::Debug for JobPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobPublisher")
-            .field("url", &crate::config::redact_url(&self.url))
+            .field(
+                "urls",
+                &self
+                    .urls
+                    .iter()
+                    .map(|u| crate::config::redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("topology", &self.topology)
             .finish_non_exhaustive()
     }
 }
 
 impl JobPublisher {
-    pub fn new(url: impl Into<String>, topology: Topology) -> Self {
+    /// A publisher to the cluster at `urls` (see [`connect_any`]).
+    pub fn new(urls: Vec<String>, topology: Topology) -> Self {
         Self {
-            url: url.into(),
+            urls,
+            next: std::sync::atomic::AtomicUsize::new(0),
             topology,
             state: Mutex::new(None),
         }
@@ -531,7 +564,11 @@ impl JobPublisher {
             return Ok(publisher.clone());
         }
         debug!("connecting publisher to broker");
-        let connection = connect(&self.url).await?;
+        let start = self.next.load(std::sync::atomic::Ordering::Relaxed);
+        let (connection, node) = connect_any(&self.urls, start).await?;
+        // Should this connection be lost, start from the node after it.
+        self.next
+            .store(node + 1, std::sync::atomic::Ordering::Relaxed);
         let publisher = std::sync::Arc::new(Publisher::open(&connection, &self.topology).await?);
         *state = Some((connection, publisher.clone()));
         metrics::gauge!(names::AMQP_CONNECTED, "role" => "publisher").set(1.0);

@@ -13,7 +13,9 @@ use crate::db::{self, DbError};
 pub fn load_config_or_exit(program: &str, path: Option<&Path>) -> Config {
     let loaded = Config::load(path).and_then(|config| {
         db::check_url(&config.database.url)?;
-        crate::amqp::check_url(&config.amqp.url)?;
+        for url in config.amqp.endpoints() {
+            crate::amqp::check_url(&url)?;
+        }
         Ok(config)
     });
     loaded.unwrap_or_else(|error| exit_config_error(program, &error))

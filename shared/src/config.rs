@@ -102,6 +102,12 @@ pub struct DatabaseConfig {
 pub struct AmqpConfig {
     /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost).
     pub url: String,
+    /// Further nodes of the same RabbitMQ cluster. A process connects to
+    /// `url` and, when that fails, to each of these in turn; after losing a
+    /// connection it starts again from the node after the one it lost, so
+    /// it moves to a surviving node by itself.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Unacknowledged deliveries a worker holds at once; also its concurrency.
     #[serde(default = "defaults::prefetch")]
     pub prefetch: u16,
@@ -121,6 +127,15 @@ pub struct AmqpConfig {
     /// queue's type cannot change: see docs/operations.md).
     #[serde(default)]
     pub queue_type: QueueType,
+}
+
+impl AmqpConfig {
+    /// Every node to connect to, `url` first.
+    pub fn endpoints(&self) -> Vec<String> {
+        std::iter::once(self.url.clone())
+            .chain(self.urls.iter().cloned())
+            .collect()
+    }
 }
 
 /// How RabbitMQ keeps musicmeta's queues.
@@ -526,12 +541,15 @@ impl std::fmt::Debug for DatabaseConfig {
 
 impl std::fmt::Debug for AmqpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
         f.debug_struct("AmqpConfig")
             .field("url", &redact_url(&self.url))
+            .field("urls", &urls)
             .field("prefetch", &self.prefetch)
             .field("exchange", &self.exchange)
             .field("queue", &self.queue)
             .field("publish_timeout_ms", &self.publish_timeout_ms)
+            .field("queue_type", &self.queue_type)
             .finish()
     }
 }
@@ -660,6 +678,8 @@ impl Config {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("amqp.urls")
                 .source(Some(prefixed)),
         );
         for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
@@ -692,6 +712,14 @@ impl Config {
         }
         if !self.amqp.url.starts_with("amqp://") && !self.amqp.url.starts_with("amqps://") {
             return invalid("amqp.url", "must start with amqp:// or amqps://");
+        }
+        if self
+            .amqp
+            .urls
+            .iter()
+            .any(|u| !u.starts_with("amqp://") && !u.starts_with("amqps://"))
+        {
+            return invalid("amqp.urls", "each must start with amqp:// or amqps://");
         }
         if self.amqp.prefetch == 0 {
             return invalid("amqp.prefetch", "must be at least 1");

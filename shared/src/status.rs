@@ -108,7 +108,7 @@ pub async fn collect(pool: &Pool, amqp_config: &AmqpConfig) -> Result<FleetStatu
         )
         .await?;
     let topology = Topology::from_config(amqp_config);
-    let connection = amqp::connect(&amqp_config.url).await?;
+    let (connection, _) = amqp::connect_any(&amqp_config.endpoints(), 0).await?;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
     let passive = QueueDeclareOptions {

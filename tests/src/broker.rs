@@ -44,6 +44,7 @@ impl TestBroker {
             queue: self.queue.clone(),
             publish_timeout_ms: 5_000,
             queue_type: Default::default(),
+            urls: Vec::new(),
         }
     }
 

@@ -618,6 +618,7 @@ fn amqp_config(args: &AmqpArgs) -> AmqpConfig {
         queue: args.queue.clone(),
         publish_timeout_ms: 5_000,
         queue_type: Default::default(),
+        urls: Vec::new(),
     }
 }
 

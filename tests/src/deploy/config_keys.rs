@@ -123,6 +123,10 @@ pub fn sample_value(default: &Value, kind: &str) -> String {
                 format!("{s}-sample")
             }
         }
+        // A list (`amqp.urls`): two more nodes.
+        Value::Array(_) => {
+            "amqp://sample@node-b.test:5672/%2f,amqp://sample@node-c.test:5672/%2f".into()
+        }
         // An optional address, unset by default.
         Value::Null => "127.0.0.1:9464".into(),
         other => panic!("no sample for {other}"),

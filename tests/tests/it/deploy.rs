@@ -794,6 +794,7 @@ fn configuration_doc_types_defaults_and_variables_are_right() {
             "address" => value
                 .as_str()
                 .is_some_and(|s| s.parse::<SocketAddr>().is_ok()),
+            "list" => value.is_array(),
             other => panic!("{key}: unknown type {other:?}"),
         };
         assert!(
@@ -863,6 +864,12 @@ fn configuration_doc_types_defaults_and_variables_are_right() {
                 // A secret (a bearer token) is set but serializes redacted.
                 Value::String(s) if s == "***" && row.kind.contains("secret") => sample.clone(),
                 Value::String(s) => s,
+                // A list is set as comma-separated items.
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 other => other.to_string(),
             };
             assert_eq!(set, sample, "{var} does not set {key}");

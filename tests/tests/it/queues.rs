@@ -82,3 +82,67 @@ async fn a_queue_of_another_type_is_named_with_the_way_out() {
     );
     assert!(error.to_string().contains("amqp.queue_type"), "{error}");
 }
+
+/// `amqp.urls`: a node lost for good is left for the next one. Two proxies
+/// to the test broker stand in for two nodes of a cluster (the queues are
+/// the same behind both); the first is cut after a fill through it, and the
+/// next miss is published and consumed through the second, by the same
+/// query-api and worker, with no restart.
+#[tokio::test]
+async fn a_lost_broker_node_is_left_for_the_next_one() {
+    use musicmeta_ingest_worker::JobOutcome;
+    use musicmeta_proto::v1 as pb;
+    use musicmeta_shared::mbid::EntityType;
+    use musicmeta_tests::app::next_report;
+    use musicmeta_tests::proxy::TcpProxy;
+    use musicmeta_tests::{TestApp, TestOptions};
+
+    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let (node_a, node_b) = (TcpProxy::start(broker).await, TcpProxy::start(broker).await);
+    let node_url = |p: &TcpProxy| format!("amqp://guest:guest@{}/%2f", p.addr());
+    let app = TestApp::spawn_with(TestOptions {
+        amqp_url: Some(node_url(&node_a)),
+        env: vec![("MUSICMETA_AMQP__URLS".into(), node_url(&node_b))],
+        ..TestOptions::default()
+    })
+    .await;
+    assert_eq!(app.config.amqp.endpoints().len(), 2);
+    let mut client = app.client().await;
+    let mut reports = app.reports();
+
+    // Filled through node A.
+    let first = "82935ddb-a9d6-45a7-85e3-0b0add51fa1c"; // City Slang
+    client
+        .get_label(pb::GetLabelRequest { mbid: first.into() })
+        .await
+        .expect("filled through the first node");
+
+    node_a.cut();
+    // The miss is asked for; the publish on the lost node fails, so the job
+    // waits in the outbox (UNAVAILABLE now) or goes straight to node B.
+    let second = "46f0f4cd-8aab-4b33-b698-f459faf64190"; // Warp
+    let _ = client
+        .get_label(pb::GetLabelRequest {
+            mbid: second.into(),
+        })
+        .await;
+    // Published (by the relay, through node B) and consumed by the worker,
+    // which left node A for node B by itself.
+    let report = next_report(&mut reports, |r| {
+        r.entity
+            .is_some_and(|(t, m)| t == EntityType::Label && m.to_string() == second)
+    })
+    .await;
+    assert!(
+        matches!(report.outcome, JobOutcome::Stored { .. }),
+        "{report:?}"
+    );
+    let label = client
+        .get_label(pb::GetLabelRequest {
+            mbid: second.into(),
+        })
+        .await
+        .expect("answered from the cache")
+        .into_inner();
+    assert_eq!(label.label.unwrap().mbid, second);
+}
