@@ -220,9 +220,13 @@ impl TestApp {
 
     /// Starts one more worker (as an operator scaling out would).
     pub async fn start_worker(&mut self) -> Worker {
-        let worker = Worker::build(self.config.clone())
-            .await
-            .expect("worker starts");
+        self.start_worker_with(self.config.clone()).await
+    }
+
+    /// Starts a worker with its own configuration (another broker node
+    /// first, say), stopped with the others.
+    pub async fn start_worker_with(&mut self, config: Config) -> Worker {
+        let worker = Worker::build(config).await.expect("worker starts");
         let w = worker.clone();
         let stop = self.worker_stop.child_token();
         self.worker_tasks

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod binaries;
 pub mod broker;
+pub mod cluster;
 pub mod database;
 pub mod deploy;
 pub mod fixtures;

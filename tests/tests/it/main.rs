@@ -9,6 +9,7 @@ mod cache;
 mod catalog;
 mod chaos;
 mod clients;
+mod cluster;
 mod deploy;
 mod dump_import;
 mod faults;
