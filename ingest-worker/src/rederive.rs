@@ -14,7 +14,7 @@ use std::fmt;
 
 use deadpool_postgres::Pool;
 use musicmeta_musicbrainz::model::parse_entity;
-use musicmeta_shared::db::{DbError, details};
+use musicmeta_shared::db::{DbError, rederive};
 use musicmeta_shared::mbid::EntityType;
 use tracing::warn;
 
@@ -43,19 +43,19 @@ pub async fn run(pool: &Pool) -> Result<Rederived, DbError> {
     for entity_type in EntityType::ALL {
         loop {
             let tx = client.transaction().await?;
-            let rows = details::pending(&tx, entity_type, BATCH).await?;
+            let rows = rederive::pending(&tx, entity_type, BATCH).await?;
             if rows.is_empty() {
                 break;
             }
             for (mbid, raw) in rows {
                 match parse_entity(entity_type, raw.as_bytes()) {
                     Ok(entity) => {
-                        details::write(&tx, mbid, &entity).await?;
+                        rederive::write(&tx, mbid, &entity).await?;
                         done.rows += 1;
                     }
                     Err(error) => {
                         warn!(%entity_type, %mbid, %error, "stored document does not read; skipped");
-                        details::skip(&tx, entity_type, mbid).await?;
+                        rederive::skip(&tx, entity_type, mbid).await?;
                         done.skipped += 1;
                     }
                 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use musicmeta_musicbrainz::model::ParseError;
 use musicmeta_musicbrainz::ws2::{self, Kind, Request, Resource};
 use musicmeta_proto::v1 as pb;
 use musicmeta_shared::config::{CacheConfig, DocumentKind};
@@ -181,4 +182,17 @@ fn cache_info(fresh: bool, fetched_at: SystemTime) -> pb::CacheInfo {
         fetched_at: Some(prost_types::Timestamp::from(fetched_at)),
         redirected_from: None,
     }
+}
+
+/// A stored document that does not read as its kind is MusicBrainz's fault
+/// (or a hand edit): the caller is told it could not be read.
+pub fn read<T>(
+    what: &str,
+    body: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
+) -> Result<T, ApiError> {
+    parse(body.as_bytes()).map_err(|error| {
+        warn!(%error, what, "stored document does not read as its kind");
+        ApiError::DocumentFailed(what.to_owned())
+    })
 }

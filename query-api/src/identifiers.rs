@@ -11,12 +11,12 @@ use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::identifier_service_server::IdentifierService;
 use musicmeta_proto::v1::work_service_server::WorkService;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use crate::convert;
-use crate::documents::{DocumentLookups, Fetched};
+use crate::deadline::client_deadline;
+use crate::documents::{self, DocumentLookups, Fetched};
 use crate::error::ApiError;
-use crate::metadata::client_deadline;
 
 /// The `inc=` of each identifier lookup: what a tagger needs of the
 /// entities listed, in the one request MusicBrainz answers.
@@ -47,25 +47,12 @@ impl IdentifierApi {
         async move {
             let request = request?;
             let Fetched { body, cache, .. } = self.documents.get(&request, &what, deadline).await?;
-            let parsed = read(&what, &body, parse)?;
+            let parsed = documents::read(&what, &body, parse)?;
             Ok((parsed, cache))
         }
         .instrument(span)
         .await
     }
-}
-
-/// A stored document that does not read as its kind is MusicBrainz's fault
-/// (or a hand edit): the caller is told it could not be read.
-pub(crate) fn read<T>(
-    what: &str,
-    body: &str,
-    parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
-) -> Result<T, ApiError> {
-    parse(body.as_bytes()).map_err(|error| {
-        warn!(%error, what, "stored document does not read as its kind");
-        ApiError::DocumentFailed(what.to_owned())
-    })
 }
 
 fn isrc_request(isrc: &str) -> Result<Ws2Request, ApiError> {

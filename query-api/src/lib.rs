@@ -26,6 +26,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod convert;
+pub mod deadline;
 pub mod documents;
 pub mod error;
 pub mod fills;

@@ -5,8 +5,6 @@
 //! wait. They serve the service's wire view (`musicmeta_proto::wire`): the
 //! entity goes out as the bytes the policy encoded when it read it.
 
-use std::time::Duration;
-
 use musicmeta_musicbrainz::model;
 use musicmeta_musicbrainz::ws2::Resource;
 use musicmeta_proto::v1 as pb;
@@ -22,10 +20,10 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use crate::convert;
-use crate::documents::DocumentLookups;
+use crate::deadline::client_deadline;
+use crate::documents::{self, DocumentLookups};
 use crate::error::ApiError;
 use crate::hot::Hot;
-use crate::identifiers;
 use crate::policy::{Answer, CachePolicy};
 
 /// The production cache policy: the PostgreSQL repositories.
@@ -42,23 +40,6 @@ impl MetadataApi {
     pub fn new(policy: Policy, documents: DocumentLookups) -> Self {
         Self { policy, documents }
     }
-}
-
-/// The client's deadline from the `grpc-timeout` header (`<digits><unit>`,
-/// units H M S m u n), as the gRPC over HTTP/2 protocol defines it.
-pub(crate) fn client_deadline<T>(request: &Request<T>) -> Option<Duration> {
-    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
 }
 
 impl MetadataApi {
@@ -197,7 +178,7 @@ impl MetadataService for MetadataApi {
             let what = format!("work {mbid}");
             let request = DocumentLookups::superset(Resource::Work, &mbid.to_string())?;
             let fetched = self.documents.get(&request, &what, deadline).await?;
-            let work = identifiers::read(&what, &fetched.body, model::parse_work)?;
+            let work = documents::read(&what, &fetched.body, model::parse_work)?;
             let mut cache = fetched.cache;
             if fetched.moved {
                 cache.redirected_from = Some(mbid.to_string());
@@ -209,25 +190,5 @@ impl MetadataService for MetadataApi {
         }
         .instrument(span)
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_grpc_timeout() {
-        let mut r = Request::new(());
-        assert_eq!(client_deadline(&r), None);
-        r.metadata_mut()
-            .insert("grpc-timeout", "1500m".parse().unwrap());
-        assert_eq!(client_deadline(&r), Some(Duration::from_millis(1500)));
-        r.metadata_mut()
-            .insert("grpc-timeout", "2S".parse().unwrap());
-        assert_eq!(client_deadline(&r), Some(Duration::from_secs(2)));
-        r.metadata_mut()
-            .insert("grpc-timeout", "x".parse().unwrap());
-        assert_eq!(client_deadline(&r), None);
     }
 }

@@ -17,13 +17,14 @@
 
 pub mod browse;
 pub mod connection;
-pub mod details;
+mod details;
 pub mod documents;
 pub mod dumps;
 pub mod migrate;
 pub mod outbox;
 pub mod outcome;
 pub mod read;
+pub mod rederive;
 pub mod redirects;
 pub mod repository;
 pub mod search;
