@@ -42,6 +42,8 @@ const NON_CC0_KEYS: [&str; 4] = ["tags", "genres", "rating", "annotation"];
 /// young cache would otherwise keep scanning tables that grew under it
 /// (measured: 87 releases/s falling to 64/s over 5,000 without it).
 const FIRST_ANALYZE: u64 = 500;
+/// The other entity files of a dump, which have no typed tables.
+const UNTYPED_DUMPS: [&str; 6] = ["area", "event", "instrument", "place", "series", "work"];
 /// How many bad lines are listed one by one; the rest are only counted.
 const LISTED_BAD_LINES: u64 = 100;
 
@@ -298,9 +300,10 @@ pub async fn run(
             Message::Failed(error) => break Err(error),
         }
     };
-    // Dropping the receiver stops the reader at its next batch.
+    // Dropping the receiver stops the reader at its next batch; joined off
+    // the runtime's threads, as it may be inside a long line.
     drop(rx);
-    let _ = reader.join();
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     if listed > LISTED_BAD_LINES {
         reporter.note(&format!(
             "{} more bad lines not listed",
@@ -456,9 +459,8 @@ fn read_entity_file(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let kind = name.split('.').next().unwrap_or_default();
-    let Ok(entity_type) = EntityType::from_str(kind) else {
-        if EntityType::from_str(kind).is_err() && !kind.is_empty() && !name.contains('.') {
+    let Ok(entity_type) = EntityType::from_str(name) else {
+        if UNTYPED_DUMPS.contains(&name) {
             return Ok(tx.blocking_send(Message::Unsupported).is_ok());
         }
         return Err(ImportError::NotADump(shown.to_owned()));

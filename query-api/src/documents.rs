@@ -131,7 +131,15 @@ impl DocumentLookups {
                         });
                     }
                     // An old 404 or failure is asked again, as a miss.
-                    _ => {}
+                    404 | documents::FAILED => {}
+                    // MusicBrainz refused the request itself (a 400 our
+                    // grammar let through): asking again changes nothing.
+                    status @ 400..=499 => {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "musicbrainz refused the lookup of {what} (HTTP {status})"
+                        )));
+                    }
+                    _ => return Err(ApiError::DocumentFailed(what.to_owned())),
                 }
             }
             if !asked {
