@@ -314,6 +314,17 @@ impl Entity {
         }
     }
 
+    /// Aliases, tags, relationships and the rest every entity carries.
+    pub fn annotations(&self) -> &Annotations {
+        match self {
+            Entity::Artist(e) => &e.annotations,
+            Entity::ReleaseGroup(e) => &e.annotations,
+            Entity::Release(e) => &e.annotations,
+            Entity::Recording(e) => &e.annotations,
+            Entity::Label(e) => &e.annotations,
+        }
+    }
+
     pub fn mbid(&self) -> Mbid {
         match self {
             Entity::Artist(e) => e.mbid,

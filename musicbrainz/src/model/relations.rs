@@ -16,24 +16,6 @@ use musicmeta_shared::domain::{
 
 use super::{MbLifeSpan, known, loose_i32, nested_id, null_as_default, null_list};
 
-/// The keys a relationship's target may sit under, with the target type
-/// each stands for.
-const TARGET_KEYS: [&str; 13] = [
-    "artist",
-    "area",
-    "event",
-    "genre",
-    "instrument",
-    "label",
-    "place",
-    "recording",
-    "release",
-    "release-group",
-    "series",
-    "url",
-    "work",
-];
-
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "kebab-case")]
 pub(super) struct MbRelation {
@@ -96,22 +78,23 @@ impl MbRelation {
     /// The target's type and the target, wherever this capture put them.
     fn take_target(&mut self) -> (String, Option<MbTarget>) {
         let named = self.target_type.clone().filter(|t| !t.is_empty());
-        for key in TARGET_KEYS {
-            let slot = match key {
-                "artist" => &mut self.artist,
-                "area" => &mut self.area,
-                "event" => &mut self.event,
-                "genre" => &mut self.genre,
-                "instrument" => &mut self.instrument,
-                "label" => &mut self.label,
-                "place" => &mut self.place,
-                "recording" => &mut self.recording,
-                "release" => &mut self.release,
-                "release-group" => &mut self.release_group,
-                "series" => &mut self.series,
-                "url" => &mut self.url,
-                _ => &mut self.work,
-            };
+        // Each key a target may sit under: the target type it stands for.
+        let slots = [
+            ("artist", &mut self.artist),
+            ("area", &mut self.area),
+            ("event", &mut self.event),
+            ("genre", &mut self.genre),
+            ("instrument", &mut self.instrument),
+            ("label", &mut self.label),
+            ("place", &mut self.place),
+            ("recording", &mut self.recording),
+            ("release", &mut self.release),
+            ("release-group", &mut self.release_group),
+            ("series", &mut self.series),
+            ("url", &mut self.url),
+            ("work", &mut self.work),
+        ];
+        for (key, slot) in slots {
             let wanted = match &named {
                 Some(t) => t == key,
                 None => slot.is_some(),
@@ -367,13 +350,7 @@ pub(super) mod tests {
                     continue;
                 };
                 let at = path.display().to_string();
-                let annotations = match &entity {
-                    Entity::Artist(e) => &e.annotations,
-                    Entity::Label(e) => &e.annotations,
-                    Entity::Recording(e) => &e.annotations,
-                    Entity::ReleaseGroup(e) => &e.annotations,
-                    Entity::Release(e) => &e.annotations,
-                };
+                let annotations = entity.annotations();
                 assert_relations_match(&json["relations"], &annotations.relations, &at);
                 checked += annotations.relations.len();
                 if let Entity::Release(r) = &entity {

@@ -70,13 +70,7 @@ impl EntityDetails {
             },
             Entity::Recording(_) | Entity::ReleaseGroup(_) => Self::default(),
         };
-        let annotations = match entity {
-            Entity::Artist(e) => &e.annotations,
-            Entity::Label(e) => &e.annotations,
-            Entity::Recording(e) => &e.annotations,
-            Entity::ReleaseGroup(e) => &e.annotations,
-            Entity::Release(e) => &e.annotations,
-        };
+        let annotations = entity.annotations();
         details.relations.clone_from(&annotations.relations);
         details.annotation.clone_from(&annotations.annotation);
         details.rating = annotations.rating;

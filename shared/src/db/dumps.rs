@@ -99,9 +99,6 @@ pub async fn store_batch(
         .collect();
     let mut outcome = BatchOutcome::default();
     for (entity, document) in batch {
-        if entity.entity_type() != entity_type {
-            continue;
-        }
         if newer.contains(&entity.mbid().as_uuid()) {
             outcome.newer += 1;
             continue;

@@ -147,20 +147,10 @@ pub async fn upsert_entity_at(
         &mut batch,
         entity.entity_type(),
         entity.mbid(),
-        annotations(entity),
+        entity.annotations(),
     )
     .await?;
     batch.run().await
-}
-
-fn annotations(entity: &Entity) -> &Annotations {
-    match entity {
-        Entity::Artist(e) => &e.annotations,
-        Entity::Label(e) => &e.annotations,
-        Entity::Recording(e) => &e.annotations,
-        Entity::ReleaseGroup(e) => &e.annotations,
-        Entity::Release(e) => &e.annotations,
-    }
 }
 
 async fn upsert_artist<'a, C: GenericClient>(

@@ -286,21 +286,22 @@ async fn unknown_and_malformed_identifiers_have_clear_answers() {
     assert_eq!(upstream(&app, "/ws/2/release").await, 0);
 }
 
-/// Serves `body` for `GET /ws/2/<resource>` with query parameter `key=value`,
-/// ahead of the stub's own routes.
-async fn serve(app: &TestApp, resource: &str, key: &str, value: &str, body: Vec<u8>) {
-    use wiremock::matchers::{method, path, query_param};
-    wiremock::Mock::given(method("GET"))
-        .and(path(format!("/ws/2/{resource}")))
-        .and(query_param(key, value))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_bytes(body),
-        )
-        .with_priority(1)
-        .mount(app.musicbrainz.server())
-        .await;
+/// Serves `body` for `GET /ws/2/<path>` (with query parameter `key=value`,
+/// when given), ahead of the stub's own routes.
+async fn serve(app: &TestApp, path: &str, param: Option<(&str, &str)>, body: impl Into<Vec<u8>>) {
+    use wiremock::matchers::{method, path as exact_path, query_param};
+    let mut mock = wiremock::Mock::given(method("GET")).and(exact_path(format!("/ws/2/{path}")));
+    if let Some((key, value)) = param {
+        mock = mock.and(query_param(key, value));
+    }
+    mock.respond_with(
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_bytes(body.into()),
+    )
+    .with_priority(1)
+    .mount(app.musicbrainz.server())
+    .await;
 }
 
 #[tokio::test]
@@ -314,8 +315,7 @@ async fn barcode_and_url_lookups_answer_from_musicbrainz_documents() {
     serve(
         &app,
         "release",
-        "query",
-        &format!("barcode:{barcode}"),
+        Some(("query", &format!("barcode:{barcode}"))),
         fixtures::read(search),
     )
     .await;
@@ -342,7 +342,13 @@ async fn barcode_and_url_lookups_answer_from_musicbrainz_documents() {
 
     let resource = "https://www.discogs.com/release/12620800";
     let recorded = "url/5ebeb411-a4c4-49e3-a3e2-d3c3f7454c88.json";
-    serve(&app, "url", "resource", resource, fixtures::read(recorded)).await;
+    serve(
+        &app,
+        "url",
+        Some(("resource", resource)),
+        fixtures::read(recorded),
+    )
+    .await;
     let url = client
         .lookup_url(pb::LookupUrlRequest {
             url: resource.into(),
@@ -379,8 +385,7 @@ async fn works_of_an_artist_and_recordings_of_a_work_are_musicbrainz_pages() {
     serve(
         &app,
         "work",
-        "artist",
-        artist,
+        Some(("artist", artist)),
         serde_json::to_vec(&page).unwrap(),
     )
     .await;
@@ -425,8 +430,7 @@ async fn works_of_an_artist_and_recordings_of_a_work_are_musicbrainz_pages() {
     serve(
         &app,
         "recording",
-        "work",
-        WORK,
+        Some(("work", WORK)),
         serde_json::to_vec(&page).unwrap(),
     )
     .await;
@@ -456,22 +460,13 @@ async fn works_of_an_artist_and_recordings_of_a_work_are_musicbrainz_pages() {
 
 #[tokio::test]
 async fn a_document_that_does_not_read_as_its_kind_is_unavailable_not_a_crash() {
-    use wiremock::matchers::{method, path};
     let app = TestApp::spawn().await;
     let mut client = app.identifiers().await;
     let isrc = "GBAAA0000002";
     // JSON, but not an ISRC answer: stored as MusicBrainz sent it, refused
     // when read.
-    wiremock::Mock::given(method("GET"))
-        .and(path(format!("/ws/2/isrc/{isrc}")))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(r#"{"isrc": "GBAAA0000002", "recordings": 7}"#),
-        )
-        .with_priority(1)
-        .mount(app.musicbrainz.server())
-        .await;
+    let body = r#"{"isrc": "GBAAA0000002", "recordings": 7}"#;
+    serve(&app, &format!("isrc/{isrc}"), None, body).await;
     let ok = client
         .lookup_isrc(pb::LookupIsrcRequest { isrc: isrc.into() })
         .await;
@@ -479,16 +474,13 @@ async fn a_document_that_does_not_read_as_its_kind_is_unavailable_not_a_crash() 
     assert_eq!(ok.unwrap().into_inner().recordings, vec![]);
 
     let broken = "GBAAA0000003";
-    wiremock::Mock::given(method("GET"))
-        .and(path(format!("/ws/2/isrc/{broken}")))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(r#"{"unexpected": true}"#),
-        )
-        .with_priority(1)
-        .mount(app.musicbrainz.server())
-        .await;
+    serve(
+        &app,
+        &format!("isrc/{broken}"),
+        None,
+        r#"{"unexpected": true}"#,
+    )
+    .await;
     let status = client
         .lookup_isrc(pb::LookupIsrcRequest {
             isrc: broken.into(),
