@@ -13,6 +13,7 @@ use deadpool_postgres::Pool;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::admin_service_server::AdminService;
 use musicmeta_shared::config::{AmqpConfig, CacheConfig};
+use musicmeta_shared::db::replicas::Replicas;
 use musicmeta_shared::db::{PgStore, redirects};
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane, MAX_DEPTH};
@@ -30,6 +31,8 @@ pub const MAX_ITEMS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct AdminApi {
     pool: Pool,
+    /// Reported by GetStatus.
+    replicas: Replicas,
     amqp: AmqpConfig,
     store: PgStore,
     requests: FetchRequests,
@@ -37,10 +40,19 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
-    pub fn new(pool: Pool, amqp: AmqpConfig, requests: FetchRequests, cache: CacheConfig) -> Self {
+    pub fn new(
+        pool: Pool,
+        replicas: Replicas,
+        amqp: AmqpConfig,
+        requests: FetchRequests,
+        cache: CacheConfig,
+    ) -> Self {
         Self {
+            // Deciding what to queue reads the primary: what a replica has
+            // not replayed yet must not be queued again.
             store: PgStore::new(pool.clone()),
             pool,
+            replicas,
             amqp,
             requests,
             cache,
@@ -112,6 +124,17 @@ impl AdminApi {
             failed_last_minute: s.failed_last_minute,
             upstream_requests_per_second: s.upstream_rate(),
             retrying: s.retrying,
+            replicas: self
+                .replicas
+                .status()
+                .into_iter()
+                .map(|r| pb::ReplicaStatus {
+                    name: r.name,
+                    state: r.state.as_str().to_owned(),
+                    lag_seconds: r.lag.as_secs_f64(),
+                    replayed_lsn: r.replayed,
+                })
+                .collect(),
         })
     }
 

@@ -14,6 +14,7 @@ use musicmeta_proto::v1::work_service_server::WorkServiceServer;
 use musicmeta_proto::wire::metadata_service_server::MetadataServiceServer;
 use musicmeta_shared::amqp::{JobPublisher, Topology};
 use musicmeta_shared::config::{Config, ConfigError, GrpcTlsConfig};
+use musicmeta_shared::db::replicas::Replicas;
 use musicmeta_shared::db::{self, DbError, PgStore};
 use musicmeta_shared::prometheus::{self, BeforeScrape, MetricsError};
 use std::sync::Arc;
@@ -110,19 +111,7 @@ impl Application {
         let background = CancellationToken::new();
         // Cancels what was started if a later step returns early.
         let started = background.clone().drop_guard();
-        let fills = Fills::spawn(config.database.url.clone(), background.child_token());
-        let publisher = Arc::new(JobPublisher::new(
-            config.amqp.endpoints(),
-            Topology::from_config(&config.amqp),
-        ));
-        let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
-        requests.spawn_relay(background.child_token());
-        let admin = AdminApi::new(
-            pool.clone(),
-            config.amqp.clone(),
-            requests.clone(),
-            config.cache.clone(),
-        );
+        // First: metric handles taken before the recorder exists count nothing.
         let metrics_addr = match config.metrics.listen_addr {
             Some(addr) => {
                 let pool = pool.clone();
@@ -131,8 +120,29 @@ impl Application {
             }
             None => None,
         };
+        let replicas = Replicas::build(&config.database)?;
+        replicas.spawn_monitor(pool.clone(), background.child_token());
+        let store = PgStore::with_replicas(pool.clone(), replicas.clone());
+        let fills = Fills::spawn(
+            config.database.url.clone(),
+            replicas.clone(),
+            background.child_token(),
+        );
+        let publisher = Arc::new(JobPublisher::new(
+            config.amqp.endpoints(),
+            Topology::from_config(&config.amqp),
+        ));
+        let requests = FetchRequests::new(pool.clone(), publisher.clone(), &config);
+        requests.spawn_relay(background.child_token());
+        let admin = AdminApi::new(
+            pool.clone(),
+            replicas,
+            config.amqp.clone(),
+            requests.clone(),
+            config.cache.clone(),
+        );
         let policy: Policy = Policy::new(
-            PgStore::new(pool.clone()),
+            store.clone(),
             requests.clone(),
             fills.clone(),
             HotTier::spawn(
@@ -160,13 +170,13 @@ impl Application {
             tracing::warn!("fill listener not connected yet; misses will wait for it");
         }
         let documents = DocumentLookups::new(
-            PgStore::new(pool.clone()),
+            store.clone(),
             requests.clone(),
             fills.clone(),
             config.cache.clone(),
         );
         let catalog = CatalogApi::new(Catalog::new(
-            PgStore::new(pool.clone()),
+            store.clone(),
             requests.clone(),
             config.cache.clone(),
         ));
@@ -186,7 +196,7 @@ impl Application {
                     config.musicbrainz.base_url.clone(),
                 );
                 let api = Ws2Api::new(ws2::Parts {
-                    store: PgStore::new(pool.clone()),
+                    store,
                     requests,
                     fills: fills.clone(),
                     hot: policy.hot().clone(),

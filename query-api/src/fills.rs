@@ -6,13 +6,20 @@
 //! its fill arrives or its wait runs out. The connection is re-opened with
 //! backoff when lost; every (re)connect broadcasts [`FillEvent::Resync`] so
 //! waiters re-read in case a fill landed while nobody was listening.
+//!
+//! With read replicas, each batch of notifications (and each connect) first
+//! raises the replicas' floor to the primary's WAL position, read on this
+//! connection after the notifications arrived, so whoever they wake reads a
+//! replica only once it has replayed the fill (`db::replicas`).
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use musicmeta_shared::db::replicas::Replicas;
 use musicmeta_shared::notify::{self, Filled};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::AsyncMessage;
+use tokio_postgres::types::PgLsn;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -37,11 +44,18 @@ pub struct Fills {
 }
 
 impl Fills {
-    /// Starts listening in the background until `shutdown` is cancelled.
-    pub fn spawn(database_url: String, shutdown: CancellationToken) -> Self {
+    /// Starts listening in the background until `shutdown` is cancelled;
+    /// raises the floor of `replicas` before waking anyone.
+    pub fn spawn(database_url: String, replicas: Replicas, shutdown: CancellationToken) -> Self {
         let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
         let (listening_tx, listening) = watch::channel(false);
-        tokio::spawn(listen(database_url, events.clone(), listening_tx, shutdown));
+        let listener = Listener {
+            url: database_url,
+            replicas,
+            events: events.clone(),
+            listening: listening_tx,
+        };
+        tokio::spawn(listener.run(shutdown));
         Self { events, listening }
     }
 
@@ -86,84 +100,106 @@ enum ListenError {
     Closed,
 }
 
-async fn listen(
+/// The LISTEN session and what it feeds.
+struct Listener {
     url: String,
+    replicas: Replicas,
     events: broadcast::Sender<FillEvent>,
     listening: watch::Sender<bool>,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match listen_once(&url, &events, &listening, &shutdown).await {
-            Ok(()) => return,
-            Err(error) => {
-                listening.send_replace(false);
-                // Fills may now go unheard: waiters re-read, the hot tier empties.
-                let _ = events.send(FillEvent::Resync);
-                warn!(%error, backoff_ms = backoff.as_millis() as u64, "fill listener lost its connection");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
 }
 
-/// Runs one LISTEN session; `Ok` only on shutdown.
-async fn listen_once(
-    url: &str,
-    events: &broadcast::Sender<FillEvent>,
-    listening: &watch::Sender<bool>,
-    shutdown: &CancellationToken,
-) -> Result<(), ListenError> {
-    // The same TLS as the pool's: the URL's sslmode decides.
-    let tls = musicmeta_shared::tls::postgres(url)?;
-    let (client, mut connection) = tokio_postgres::connect(&tls.url, tls.connector).await?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    // The connection must be polled for the client to work; this task does
-    // that and forwards notifications. It ends when the connection does.
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    let _ = tx.send(Ok(n.payload().to_owned()));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
-    let result = async {
-        client
-            .batch_execute(&format!("LISTEN {}", notify::CHANNEL))
-            .await?;
-        info!(channel = notify::CHANNEL, "listening for fills");
-        listening.send_replace(true);
-        let _ = events.send(FillEvent::Resync);
+impl Listener {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                message = rx.recv() => match message {
-                    Some(Ok(payload)) => match Filled::parse(&payload) {
-                        Some(filled) => {
-                            debug!(%filled, "fill notified");
-                            let _ = events.send(FillEvent::Filled(filled));
-                        }
-                        None => warn!(payload, "ignoring malformed fill notification"),
-                    },
-                    Some(Err(e)) => return Err(e.into()),
-                    None => return Err(ListenError::Closed),
-                },
+            match self.listen_once(&shutdown).await {
+                Ok(()) => return,
+                Err(error) => {
+                    self.listening.send_replace(false);
+                    // Fills may now go unheard: waiters re-read, the hot tier empties.
+                    let _ = self.events.send(FillEvent::Resync);
+                    warn!(%error, backoff_ms = backoff.as_millis() as u64, "fill listener lost its connection");
+                }
             }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-    .await;
-    driver.abort();
-    result
+
+    /// Runs one LISTEN session; `Ok` only on shutdown.
+    async fn listen_once(&self, shutdown: &CancellationToken) -> Result<(), ListenError> {
+        // The same TLS as the pool's: the URL's sslmode decides.
+        let tls = musicmeta_shared::tls::postgres(&self.url)?;
+        let (client, mut connection) = tokio_postgres::connect(&tls.url, tls.connector).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // The connection must be polled for the client to work; this task does
+        // that and forwards notifications. It ends when the connection does.
+        let driver = tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        let _ = tx.send(Ok(n.payload().to_owned()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let result = async {
+            client
+                .batch_execute(&format!("LISTEN {}", notify::CHANNEL))
+                .await?;
+            info!(channel = notify::CHANNEL, "listening for fills");
+            // Whatever committed while nobody listened lies below this.
+            self.raise_floor(&client).await?;
+            self.listening.send_replace(true);
+            let _ = self.events.send(FillEvent::Resync);
+            let mut batch = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    received = rx.recv_many(&mut batch, CHANNEL_CAPACITY) => {
+                        if received == 0 {
+                            return Err(ListenError::Closed);
+                        }
+                        // One position for the whole batch, before anyone wakes.
+                        self.raise_floor(&client).await?;
+                        for message in batch.drain(..) {
+                            self.announce(message?);
+                        }
+                    }
+                }
+            }
+        }
+        .await;
+        driver.abort();
+        result
+    }
+
+    /// With replicas, raises their floor to the primary's WAL position now:
+    /// at or past the commit of every notification received so far.
+    async fn raise_floor(&self, client: &tokio_postgres::Client) -> Result<(), ListenError> {
+        if self.replicas.is_configured() {
+            let row = client.query_one("SELECT pg_current_wal_lsn()", &[]).await?;
+            self.replicas.raise_floor(row.get::<_, PgLsn>(0));
+        }
+        Ok(())
+    }
+
+    fn announce(&self, payload: String) {
+        match Filled::parse(&payload) {
+            Some(filled) => {
+                debug!(%filled, "fill notified");
+                let _ = self.events.send(FillEvent::Filled(filled));
+            }
+            None => warn!(payload, "ignoring malformed fill notification"),
+        }
+    }
 }

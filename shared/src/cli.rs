@@ -8,11 +8,14 @@ use crate::config::{Config, ConfigError};
 use crate::db::{self, DbError};
 
 /// Loads the configuration and checks what only the client libraries can
-/// tell (that `database.url` and `amqp.url` parse: a port out of range, an
+/// tell (that the database and broker URLs parse: a port out of range, an
 /// unknown `sslmode`, an unreadable CA file); on error, [`exit_config_error`].
 pub fn load_config_or_exit(program: &str, path: Option<&Path>) -> Config {
     let loaded = Config::load(path).and_then(|config| {
-        db::check_url(&config.database.url)?;
+        db::check_url("database.url", &config.database.url)?;
+        for url in &config.database.read_urls {
+            db::check_url("database.read_urls", url)?;
+        }
         for url in config.amqp.endpoints() {
             crate::amqp::check_url(&url)?;
         }

@@ -94,6 +94,15 @@ pub struct DatabaseConfig {
     /// How long to wait for a pooled connection before answering UNAVAILABLE.
     #[serde(default = "defaults::db_timeout_ms")]
     pub timeout_ms: u64,
+    /// Streaming replicas of `url` that query-api reads lookups, browse
+    /// lists and search from (`db::replicas`); writes, claims, LISTEN and
+    /// the outbox stay on `url`. Empty: everything reads the primary.
+    #[serde(default)]
+    pub read_urls: Vec<String>,
+    /// A replica further behind the primary than this is reported lagging
+    /// and not read from until it catches up.
+    #[serde(default = "defaults::max_replica_lag_ms")]
+    pub max_replica_lag_ms: u64,
 }
 
 // Debug by hand: the URL may hold a password, which must not reach logs.
@@ -343,6 +352,9 @@ mod defaults {
     pub fn db_timeout_ms() -> u64 {
         5_000
     }
+    pub fn max_replica_lag_ms() -> u64 {
+        5_000
+    }
     pub fn prefetch() -> u16 {
         8
     }
@@ -529,12 +541,34 @@ fn redact_password_parameters(url: &str) -> String {
     format!("{base}{}", params.join("&"))
 }
 
+impl DatabaseConfig {
+    /// `url` with every other setting at its default.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: defaults::max_connections(),
+            timeout_ms: defaults::db_timeout_ms(),
+            read_urls: Vec::new(),
+            max_replica_lag_ms: defaults::max_replica_lag_ms(),
+        }
+    }
+}
+
 impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("timeout_ms", &self.timeout_ms)
+            .field(
+                "read_urls",
+                &self
+                    .read_urls
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("max_replica_lag_ms", &self.max_replica_lag_ms)
             .finish()
     }
 }
@@ -680,6 +714,7 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("amqp.urls")
+                .with_list_parse_key("database.read_urls")
                 .source(Some(prefixed)),
         );
         for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
@@ -706,6 +741,20 @@ impl Config {
                 "database.url",
                 "must start with postgres:// or postgresql://",
             );
+        }
+        if self
+            .database
+            .read_urls
+            .iter()
+            .any(|u| !u.starts_with("postgres://") && !u.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database.read_urls",
+                "each must start with postgres:// or postgresql://",
+            );
+        }
+        if self.database.max_replica_lag_ms == 0 {
+            return invalid("database.max_replica_lag_ms", "must be at least 1");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
@@ -982,6 +1031,20 @@ mod tests {
     }
 
     #[test]
+    fn read_urls_must_be_postgres_urls() {
+        let e = Config::load_with_env(
+            Some(&yaml(MINIMAL).0),
+            env(&[("MUSICMETA_DATABASE__READ_URLS", "mysql://r1/x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("database.read_urls"), "{e}");
+        let c = Config::load_with_env(Some(&yaml(MINIMAL).0), env(&[])).unwrap();
+        assert!(c.database.read_urls.is_empty());
+        assert_eq!(c.database.max_replica_lag_ms, 5_000);
+    }
+
+    #[test]
     fn unknown_top_level_key_is_rejected() {
         let e = error_of(&format!("{MINIMAL}grcp: {{ listen_addr: '0.0.0.0:1' }}\n"));
         assert!(e.contains("grcp"), "{e}");
@@ -994,11 +1057,17 @@ mod tests {
             env(&[
                 ("DATABASE_URL", "postgres://app:s3cret-db@db.example/x"),
                 ("AMQP_URL", "amqp://app:s3cret-mq@mq.example:5672/%2f"),
+                (
+                    "MUSICMETA_DATABASE__READ_URLS",
+                    "postgres://app:s3cret-r1@r1/x,postgres://app:s3cret-r2@r2/x",
+                ),
             ]),
         )
         .unwrap();
+        assert_eq!(c.database.read_urls.len(), 2);
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@r2/x"), "{shown}");
         assert!(shown.contains("postgres://app:***@db.example/x"), "{shown}");
         assert_eq!(redact_url("amqp://guest@h/%2f"), "amqp://guest@h/%2f");
         // Passwords a URL parser would not see as passwords, but

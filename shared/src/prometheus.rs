@@ -48,6 +48,13 @@ pub mod names {
     /// Copies the hot tier let go, by `cause`: capacity (the memory budget),
     /// expired (`cache.hot_ttl_secs`), invalidated (a fill's notification).
     pub const HOT_TIER_EVICTIONS: &str = "musicmeta_hot_tier_evictions_total";
+    /// Cache reads by the `server` that answered them (primary, replica),
+    /// when `database.read_urls` is set.
+    pub const DB_READS: &str = "musicmeta_db_reads_total";
+    /// 1 while query-api reads from the `replica` (serving, caught up).
+    pub const DB_REPLICA_SERVING: &str = "musicmeta_db_replica_serving";
+    /// How far the `replica` was behind the primary at its last check, seconds.
+    pub const DB_REPLICA_LAG: &str = "musicmeta_db_replica_lag_seconds";
 }
 
 const LATENCY_BUCKETS: &[f64] = &[

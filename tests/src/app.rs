@@ -36,6 +36,12 @@ pub struct TestOptions {
     /// Reach PostgreSQL and RabbitMQ through [`TcpProxy`]s, so the test can
     /// take them down and back ([`TestApp::database_proxy`], [`TestApp::broker_proxy`]).
     pub through_proxies: bool,
+    /// The PostgreSQL server (admin URL, `…/postgres`) to create the test's
+    /// database on; `None` is the shared test server.
+    pub database_server: Option<String>,
+    /// Servers (`postgres://…:port`) replicating `database_server`: the
+    /// test's database on each becomes `database.read_urls`.
+    pub read_servers: Vec<String>,
 }
 
 impl Default for TestOptions {
@@ -45,6 +51,8 @@ impl Default for TestOptions {
             amqp_url: None,
             env: Vec::new(),
             through_proxies: false,
+            database_server: None,
+            read_servers: Vec::new(),
         }
     }
 }
@@ -90,7 +98,10 @@ impl TestApp {
 
     pub async fn spawn_with(options: TestOptions) -> Self {
         musicmeta_shared::telemetry::init_for_tests();
-        let db = TestDatabase::migrated().await;
+        let db = match &options.database_server {
+            Some(server) => TestDatabase::migrated_on(server.clone()).await,
+            None => TestDatabase::migrated().await,
+        };
         let broker = TestBroker::new();
         let musicbrainz = MusicBrainzStub::start().await;
         let mut database_url = db.url.clone();
@@ -125,6 +136,14 @@ impl TestApp {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if !options.read_servers.is_empty() {
+            let urls: Vec<String> = options
+                .read_servers
+                .iter()
+                .map(|server| format!("{server}/{}", db.name))
+                .collect();
+            env.insert("MUSICMETA_DATABASE__READ_URLS".into(), urls.join(","));
+        }
         env.extend(options.env.iter().cloned());
         let config = Config::load_with_env(None, env).expect("test configuration");
 

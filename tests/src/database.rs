@@ -23,6 +23,8 @@ pub fn admin_url() -> String {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    /// The server's admin URL (`…/postgres`) it was created through.
+    server: String,
 }
 
 fn now_secs() -> u64 {
@@ -32,8 +34,8 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls)
+async fn admin(server: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server, NoTls)
         .await
         .expect("connect to PostgreSQL as admin (is it running? see scripts/test)");
     tokio::spawn(connection);
@@ -44,40 +46,54 @@ impl TestDatabase {
     /// An empty database; see [`TestDatabase::migrated`] for the usual one.
     pub async fn empty() -> Self {
         static SWEEP: Once = Once::new();
-        let client = admin().await;
+        let server = admin_url();
         let mut sweep = false;
         SWEEP.call_once(|| sweep = true);
         if sweep {
-            sweep_stale(&client).await;
+            sweep_stale(&admin(&server).await).await;
         }
+        Self::empty_on(server).await
+    }
+
+    /// An empty database on the server whose admin URL is `server` (a
+    /// test's own cluster).
+    pub async fn empty_on(server: String) -> Self {
+        let client = admin(&server).await;
         let name = format!("{PREFIX}{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
         // Identifiers cannot be bound as parameters; `name` is ours, not input.
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create test database");
-        let base = admin_url();
-        let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
+        let url = match server.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
             None => panic!("MUSICMETA_TEST_PG must end with /<database>"),
         };
-        Self { name, url }
+        Self { name, url, server }
     }
 
     pub async fn migrated() -> Self {
-        let db = Self::empty().await;
-        let pool = db::build_pool(&db.config()).expect("pool");
+        Self::empty().await.migrate().await
+    }
+
+    /// A migrated database on `server` ([`TestDatabase::empty_on`]).
+    pub async fn migrated_on(server: String) -> Self {
+        Self::empty_on(server).await.migrate().await
+    }
+
+    async fn migrate(self) -> Self {
+        let pool = db::build_pool(&self.config()).expect("pool");
         db::migrate::run(&pool)
             .await
             .expect("migrate test database");
-        db
+        self
     }
 
     pub fn config(&self) -> DatabaseConfig {
         DatabaseConfig {
-            url: self.url.clone(),
             max_connections: 8,
             timeout_ms: 2_000,
+            ..DatabaseConfig::for_url(&self.url)
         }
     }
 
@@ -161,7 +177,7 @@ impl TestDatabase {
 
     /// A database outage: no new connections, existing ones terminated.
     pub async fn cut_off(&self) {
-        admin()
+        admin(&self.server)
             .await
             .batch_execute(&format!(
                 "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
@@ -174,7 +190,7 @@ impl TestDatabase {
 
     /// Ends a [`TestDatabase::cut_off`].
     pub async fn reconnect(&self) {
-        admin()
+        admin(&self.server)
             .await
             .batch_execute(&format!(
                 "ALTER DATABASE {} ALLOW_CONNECTIONS true",
@@ -220,7 +236,7 @@ async fn sweep_stale(client: &tokio_postgres::Client) {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Drop runs outside async; use a private runtime on its own thread.
-        let name = self.name.clone();
+        let (name, server) = (self.name.clone(), self.server.clone());
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -229,8 +245,7 @@ impl Drop for TestDatabase {
                 return;
             };
             rt.block_on(async move {
-                let Ok((client, connection)) = tokio_postgres::connect(&admin_url(), NoTls).await
-                else {
+                let Ok((client, connection)) = tokio_postgres::connect(&server, NoTls).await else {
                     return;
                 };
                 tokio::spawn(connection);

@@ -16,6 +16,8 @@
 //! - [`python`]: running the third-party Python clients some tests drive.
 //! - [`proxy`]: a TCP proxy that takes a test's broker or database down and back.
 //! - [`tls_proxy`]: test certificates and a TLS-terminating proxy (amqps).
+//! - [`cluster`], [`replica`]: a RabbitMQ cluster and a PostgreSQL primary
+//!   with a streaming replica of a test's own, started on this machine.
 //! - [`deploy`]: models of the `deploy/` manifests and `docs/configuration.md`.
 
 pub mod app;
@@ -28,6 +30,7 @@ pub mod fixtures;
 pub mod musicbrainz_stub;
 pub mod proxy;
 pub mod python;
+pub mod replica;
 pub mod tls_proxy;
 
 pub use app::{TestApp, TestOptions};

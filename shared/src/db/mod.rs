@@ -12,6 +12,8 @@
 //! - [`browse`], [`search`]: paged lists and ranked name search over the cache.
 //! - [`outbox`]: jobs staged with their claim until the broker confirms them.
 //! - [`documents`]: the ws/2 documents the HTTP API answers from.
+//! - [`replicas`]: reading from streaming replicas, never older than a fill
+//!   this process has heard of.
 //!
 //! All SQL is parameterized; no value is ever formatted into a statement.
 
@@ -26,6 +28,7 @@ pub mod outcome;
 pub mod read;
 pub mod rederive;
 pub mod redirects;
+pub mod replicas;
 pub mod repository;
 pub mod search;
 pub mod write;
@@ -148,16 +151,13 @@ pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
     Ok(cfg.create_pool(Some(Runtime::Tokio1), tls.connector)?)
 }
 
-/// Checks that `url` is one the pool can use — it parses (a port in range,
+/// Checks that `url` (the value of `key`) is one the pool can use — it parses (a port in range,
 /// known parameters), its `sslmode` is supported and its `sslrootcert`
 /// readable — so a bad URL stops start-up as a configuration mistake naming
-/// `database.url`, before anything connects. No part of the URL is quoted
-/// back: it may hold the password.
-pub fn check_url(url: &str) -> Result<(), ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        key: "database.url",
-        reason,
-    };
+/// `key`, before anything connects. No part of the URL is quoted back: it
+/// may hold the password.
+pub fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { key, reason };
     let tls = crate::tls::postgres(url).map_err(|e| invalid(e.to_string()))?;
     tls.url
         .parse::<tokio_postgres::Config>()

@@ -18,6 +18,7 @@ use deadpool_postgres::Pool;
 
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
+use super::replicas::Replicas;
 use super::{DbError, browse, read, search, with_client, write};
 use crate::catalog::{
     BrowseKey, BrowseList, Hit, ListState, Relation, SearchFilter, SearchKey, Summary,
@@ -196,15 +197,23 @@ pub trait EntityWriter: Send + Sync {
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
-/// The PostgreSQL implementation of every repository trait.
+/// The PostgreSQL implementation of every repository trait. Writes,
+/// claims and the completion ledger use the primary (`pool`); lookups,
+/// browse lists and search read through [`Replicas`] when there are any.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
+    replicas: Replicas,
 }
 
 impl PgStore {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self::with_replicas(pool, Replicas::default())
+    }
+
+    /// Reads go to `replicas` where they can (`super::replicas`).
+    pub fn with_replicas(pool: Pool, replicas: Replicas) -> Self {
+        Self { pool, replicas }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -218,10 +227,11 @@ impl PgStore {
         item_type: EntityType,
         parent: (EntityType, Mbid),
     ) -> Result<Vec<Mbid>, DbError> {
-        with_client(&self.pool, |client| async move {
-            read::children(&client, item_type, parent).await
-        })
-        .await
+        self.replicas
+            .read(&self.pool, |client| async move {
+                read::children(&client, item_type, parent).await
+            })
+            .await
     }
 }
 
@@ -229,11 +239,12 @@ macro_rules! entity_repository {
     ($ty:ty, $load:path) => {
         impl EntityRepository<$ty> for PgStore {
             async fn find(&self, mbid: Mbid) -> Result<Option<Cached<$ty>>, DbError> {
-                with_client(
-                    &self.pool,
-                    |client| async move { $load(&client, mbid).await },
-                )
-                .await
+                self.replicas
+                    .find(
+                        &self.pool,
+                        |client| async move { $load(&client, mbid).await },
+                    )
+                    .await
             }
         }
     };
@@ -251,10 +262,11 @@ impl CacheStateRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<SystemTime>, DbError> {
-        with_client(&self.pool, |client| async move {
-            read::fetched_at(&client, entity_type, mbid).await
-        })
-        .await
+        self.replicas
+            .find(&self.pool, |client| async move {
+                read::fetched_at(&client, entity_type, mbid).await
+            })
+            .await
     }
 
     async fn find_outcome(
@@ -262,10 +274,11 @@ impl CacheStateRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<Outcome>, DbError> {
-        with_client(&self.pool, |client| async move {
-            outcome::find(&client, entity_type, mbid).await
-        })
-        .await
+        self.replicas
+            .find(&self.pool, |client| async move {
+                outcome::find(&client, entity_type, mbid).await
+            })
+            .await
     }
 
     async fn aggregate(
@@ -274,10 +287,11 @@ impl CacheStateRepository for PgStore {
         mbid: Mbid,
         relation: Relation,
     ) -> Result<Option<read::AggregateState>, DbError> {
-        with_client(&self.pool, |client| async move {
-            read::aggregate(&client, entity_type, mbid, relation).await
-        })
-        .await
+        self.replicas
+            .find(&self.pool, |client| async move {
+                read::aggregate(&client, entity_type, mbid, relation).await
+            })
+            .await
     }
 
     async fn release_fetch(&self, entity_type: EntityType, mbid: Mbid) -> Result<(), DbError> {
@@ -294,17 +308,19 @@ impl DocumentRepository for PgStore {
         entity_type: EntityType,
         mbid: Mbid,
     ) -> Result<Option<StoredDocument>, DbError> {
-        with_client(&self.pool, |client| async move {
-            documents::find_entity(&client, entity_type, mbid).await
-        })
-        .await
+        self.replicas
+            .find(&self.pool, |client| async move {
+                documents::find_entity(&client, entity_type, mbid).await
+            })
+            .await
     }
 
     async fn find_document(&self, key: &str) -> Result<Option<StoredDocument>, DbError> {
-        with_client(&self.pool, |client| async move {
-            documents::find(&client, key).await
-        })
-        .await
+        self.replicas
+            .find(&self.pool, |client| async move {
+                documents::find(&client, key).await
+            })
+            .await
     }
 
     async fn release_document(&self, key: &str) -> Result<(), DbError> {
@@ -337,12 +353,15 @@ impl DocumentRepository for PgStore {
 
 impl CatalogRepository for PgStore {
     async fn is_known(&self, entity_type: EntityType, mbid: Mbid) -> Result<bool, DbError> {
-        with_client(&self.pool, |client| async move {
-            Ok(browse::row_state(&client, entity_type, mbid)
-                .await?
-                .is_some())
-        })
-        .await
+        let known = self
+            .replicas
+            .find(&self.pool, |client| async move {
+                Ok(browse::row_state(&client, entity_type, mbid)
+                    .await?
+                    .map(|_| ()))
+            })
+            .await?;
+        Ok(known.is_some())
     }
 
     async fn browse_page(
@@ -352,24 +371,27 @@ impl CatalogRepository for PgStore {
         after: Option<&BrowseKey>,
         limit: u32,
     ) -> Result<Vec<(Summary, BrowseKey)>, DbError> {
-        with_client(&self.pool, |client| async move {
-            browse::page(&client, list, parent, after, limit).await
-        })
-        .await
+        self.replicas
+            .read(&self.pool, |client| async move {
+                browse::page(&client, list, parent, after, limit).await
+            })
+            .await
     }
 
     async fn list_state(&self, list: BrowseList, parent: Mbid) -> Result<ListState, DbError> {
-        with_client(&self.pool, |client| async move {
-            browse::state(&client, list, parent).await
-        })
-        .await
+        self.replicas
+            .read(&self.pool, |client| async move {
+                browse::state(&client, list, parent).await
+            })
+            .await
     }
 
     async fn list_item_ids(&self, list: BrowseList, parent: Mbid) -> Result<Vec<Mbid>, DbError> {
-        with_client(&self.pool, |client| async move {
-            browse::item_ids(&client, list, parent).await
-        })
-        .await
+        self.replicas
+            .read(&self.pool, |client| async move {
+                browse::item_ids(&client, list, parent).await
+            })
+            .await
     }
 
     async fn pending_completions(
@@ -398,7 +420,11 @@ impl CatalogRepository for PgStore {
         after: Option<SearchKey>,
         limit: u32,
     ) -> Result<Vec<Hit>, DbError> {
-        search::search(&self.pool, entity_type, query, filter, after, limit).await
+        self.replicas
+            .read(&self.pool, |client| {
+                search::search_on(client, entity_type, query, filter, after, limit)
+            })
+            .await
     }
 }
 

@@ -13,7 +13,7 @@
 //! ranked by its best-matching name. Search reads the cache only; it never
 //! asks MusicBrainz.
 
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{Client, GenericClient, Pool};
 use tokio_postgres::types::ToSql;
 
 use super::DbError;
@@ -142,7 +142,6 @@ fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
 
 /// One page of matches for `query` (already validated) among cached
 /// entities of `entity_type`.
-#[tracing::instrument(skip(pool, filter, after), fields(%entity_type))]
 pub async fn search(
     pool: &Pool,
     entity_type: EntityType,
@@ -151,29 +150,41 @@ pub async fn search(
     after: Option<SearchKey>,
     limit: u32,
 ) -> Result<Vec<Hit>, DbError> {
-    let (sql, params) = search_sql(entity_type, filter, after, limit, query);
-    let (sql, params) = (&sql, &params);
-    super::with_client(pool, |mut client| async move {
-        let tx = client.transaction().await?;
-        set_threshold(&tx).await?;
-        let stmt = tx.prepare_cached(sql).await?;
-        let rows = tx.query(&stmt, &refs(params)).await?;
-        let mut items: Vec<_> = rows.iter().map(|row| summary(entity_type, row)).collect();
-        attach_credits(&tx, entity_type, &mut items).await?;
-        let hits = items
-            .into_iter()
-            .zip(&rows)
-            .map(|(summary, row)| Hit {
-                summary,
-                tier: row.get("tier"),
-                score: row.get("score"),
-                matched_alias: row.get("alias"),
-            })
-            .collect();
-        tx.commit().await?;
-        Ok(hits)
+    super::with_client(pool, |client| {
+        search_on(client, entity_type, query, filter, after, limit)
     })
     .await
+}
+
+/// [`search`] on a connection the caller chose (a replica's, say).
+#[tracing::instrument(skip(client, filter, after), fields(%entity_type))]
+pub async fn search_on(
+    mut client: Client,
+    entity_type: EntityType,
+    query: &str,
+    filter: &SearchFilter,
+    after: Option<SearchKey>,
+    limit: u32,
+) -> Result<Vec<Hit>, DbError> {
+    let (sql, params) = search_sql(entity_type, filter, after, limit, query);
+    let tx = client.transaction().await?;
+    set_threshold(&tx).await?;
+    let stmt = tx.prepare_cached(&sql).await?;
+    let rows = tx.query(&stmt, &refs(&params)).await?;
+    let mut items: Vec<_> = rows.iter().map(|row| summary(entity_type, row)).collect();
+    attach_credits(&tx, entity_type, &mut items).await?;
+    let hits = items
+        .into_iter()
+        .zip(&rows)
+        .map(|(summary, row)| Hit {
+            summary,
+            tier: row.get("tier"),
+            score: row.get("score"),
+            matched_alias: row.get("alias"),
+        })
+        .collect();
+    tx.commit().await?;
+    Ok(hits)
 }
 
 /// The plan PostgreSQL chooses for a search (for tests and the bench);

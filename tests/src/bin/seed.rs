@@ -102,9 +102,9 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("reading recordings in {}", args.fixtures.display()))?,
     );
     let pool = db::build_pool(&DatabaseConfig {
-        url: args.database_url.clone(),
         max_connections: args.connections,
         timeout_ms: 10_000,
+        ..DatabaseConfig::for_url(&args.database_url)
     })?;
     db::check(&pool)
         .await

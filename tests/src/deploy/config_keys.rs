@@ -123,7 +123,11 @@ pub fn sample_value(default: &Value, kind: &str) -> String {
                 format!("{s}-sample")
             }
         }
-        // A list (`amqp.urls`): two more nodes.
+        // A list of URLs (`amqp.urls`, `database.read_urls`): two more servers.
+        Value::Array(_) if kind.contains("postgres") => {
+            "postgres://sample@replica-a.test:5432/sample,postgres://sample@replica-b.test:5432/sample"
+                .into()
+        }
         Value::Array(_) => {
             "amqp://sample@node-b.test:5672/%2f,amqp://sample@node-c.test:5672/%2f".into()
         }

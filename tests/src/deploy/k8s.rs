@@ -182,11 +182,14 @@ impl K8s {
                     } else if !var["valueFrom"]["secretKeyRef"].is_badvalue() {
                         let r = &var["valueFrom"]["secretKeyRef"];
                         let (secret, key) = (text(&r["name"], &what), text(&r["key"], &what));
-                        secrets
-                            .get(secret)
-                            .and_then(|s| s.get(key))
-                            .unwrap_or_else(|| panic!("{what}: {var_name} refers to {secret}/{key}, which the base does not define"))
-                            .clone()
+                        match secrets.get(secret).and_then(|s| s.get(key)) {
+                            Some(value) => value.clone(),
+                            // An optional key the base leaves out: the variable is unset.
+                            None if r["optional"].as_bool() == Some(true) => continue,
+                            None => panic!(
+                                "{what}: {var_name} refers to {secret}/{key}, which the base does not define"
+                            ),
+                        }
                     } else {
                         panic!("{what}: {var_name}: only value and secretKeyRef are checked here");
                     };

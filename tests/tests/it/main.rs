@@ -25,6 +25,7 @@ mod outbox;
 mod python_client;
 mod queues;
 mod recovery;
+mod replicas;
 mod security;
 mod service;
 mod store;

@@ -551,9 +551,8 @@ async fn a_missing_tls_certificate_stops_start_up_naming_the_file() {
 /// Whether the server sees the pool's connection as encrypted.
 async fn pool_uses_ssl(url: &str) -> Result<bool, db::DbError> {
     let pool = db::build_pool(&DatabaseConfig {
-        url: url.to_owned(),
         max_connections: 1,
-        timeout_ms: 5_000,
+        ..DatabaseConfig::for_url(url)
     })?;
     let client = pool.get().await?;
     let row = client
