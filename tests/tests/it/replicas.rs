@@ -10,9 +10,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use musicmeta_ingest_worker::JobOutcome;
+use musicmeta_musicbrainz::parse_entity;
 use musicmeta_proto::v1 as pb;
 use musicmeta_proto::v1::admin_service_client::AdminServiceClient;
 use musicmeta_query_api::auth::AttachToken;
+use musicmeta_shared::db::{self, write};
 use musicmeta_shared::mbid::{EntityType, Mbid};
 use musicmeta_tests::app::next_report;
 use musicmeta_tests::replica::PgPair;
@@ -335,5 +337,46 @@ async fn a_lagging_or_stopped_replica_is_reported_and_not_read() {
     assert!(
         s.reads().await.1 > replica_before,
         "the replica is read again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_the_replica_lacks_is_read_from_the_primary_not_fetched() {
+    let mut s = setup(60_000).await;
+    // Caught up with every fill query-api heard of (none), then paused.
+    s.pair.pause_replay().await;
+    // A label written on the primary without a fill notification, as
+    // `import-dump` writes: query-api's floor does not cover it.
+    let entity = parse_entity(
+        EntityType::Label,
+        &std::fs::read(fixtures::lookup_path(EntityType::Label, LABEL)).unwrap(),
+    )
+    .unwrap();
+    let pool = db::build_pool(&s.app.db.config()).unwrap();
+    let mut primary = pool.get().await.unwrap();
+    let tx = primary.transaction().await.unwrap();
+    write::upsert_entity_at(&tx, &entity, &serde_json::json!({}), None, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.replica_state().await,
+        "serving",
+        "the paused replica is within its allowed lag"
+    );
+
+    // The replica says "no such label"; the primary is asked before that
+    // counts as a miss, so nothing is fetched.
+    let name = fixtures::lookup_json(EntityType::Label, LABEL)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, replica_before) = s.reads().await;
+    read_all(&name, || s.label_name()).await;
+    assert!(s.reads().await.1 > replica_before, "the replica was asked");
+    assert_eq!(
+        s.app.musicbrainz.lookups_of(EntityType::Label, LABEL).await,
+        0,
+        "a row the primary holds is not fetched again"
     );
 }
