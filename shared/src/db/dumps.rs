@@ -5,7 +5,9 @@
 //! An imported entity is stored as a fetched one is ([`write::upsert_entity_at`]:
 //! the same rows, details and stubs), with the dump's time as its fetch
 //! time, so freshness treats it like a fetch made then. A row fetched
-//! after the dump was made is newer and is left alone. Each batch commits
+//! after the dump was made is newer and is left alone. Each batch notifies
+//! what it stored, as a worker's fill does, so running query-apis drop
+//! their copies on its commit. Each batch commits
 //! its entities together with the file's progress, so an import stopped at
 //! any point resumes after the last committed line and stores nothing
 //! twice; storing the same line again changes nothing.
@@ -16,9 +18,10 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::{DbError, write};
+use super::{DbError, outcome, write};
 use crate::domain::{Document, Entity};
 use crate::mbid::EntityType;
+use crate::notify::Filled;
 
 /// Where the import of one dump file stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +101,7 @@ pub async fn store_batch(
         .map(|r| r.get(0))
         .collect();
     let mut outcome = BatchOutcome::default();
+    let mut stored = Vec::with_capacity(batch.len());
     for (entity, document) in batch {
         if newer.contains(&entity.mbid().as_uuid()) {
             outcome.newer += 1;
@@ -106,8 +110,12 @@ pub async fn store_batch(
         // The dump holds an entity with everything MusicBrainz includes in
         // it, not a lookup with a known inc=: recorded as unknown.
         write::upsert_entity_at(tx, entity, document, None, Some(dumped_at)).await?;
-        outcome.stored += 1;
+        stored.push(Filled::Entity(entity.entity_type(), entity.mbid()));
     }
+    outcome.stored = stored.len() as i64;
+    // Running query-apis drop their copies (hot tier) and raise their
+    // replica floor on commit, as for a worker's fill.
+    outcome::notify_all(tx, &stored).await?;
     let params: [&(dyn ToSql + Sync); 5] = [&source, &lines, &outcome.stored, &outcome.newer, &bad];
     tx.execute(
         "UPDATE dump_import SET lines = $2, stored = stored + $3, newer = newer + $4, \

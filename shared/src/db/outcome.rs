@@ -203,6 +203,22 @@ pub async fn notify_filled(
     notify(client, Filled::Entity(entity_type, mbid)).await
 }
 
+/// Queues the notifications of many fills in one statement (an import's
+/// batch), sent on commit.
+pub async fn notify_all(client: &impl GenericClient, filled: &[Filled]) -> Result<(), DbError> {
+    if filled.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = filled.iter().map(Filled::payload).collect();
+    let stmt = client
+        .prepare_cached("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p")
+        .await?;
+    client
+        .execute(&stmt, &[&notify::CHANNEL, &payloads])
+        .await?;
+    Ok(())
+}
+
 /// Queues `filled`'s notification, sent on commit.
 pub async fn notify(client: &impl GenericClient, filled: Filled) -> Result<(), DbError> {
     let stmt = client.prepare_cached("SELECT pg_notify($1, $2)").await?;

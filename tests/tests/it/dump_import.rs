@@ -62,6 +62,11 @@ fn recorded_lines(entity_type: EntityType) -> Vec<String> {
 
 /// Writes `<dir>/<entity>.tar.xz` with `lines` as `mbdump/<entity>`.
 fn archive(dir: &Path, entity: &str, lines: &[String]) -> PathBuf {
+    archive_made_at(dir, entity, lines, TIMESTAMP)
+}
+
+/// [`archive`] of a dump made at `timestamp` (MusicBrainz's format).
+fn archive_made_at(dir: &Path, entity: &str, lines: &[String], timestamp: &str) -> PathBuf {
     let path = dir.join(format!("{entity}.tar.xz"));
     let xz = liblzma::write::XzEncoder::new(std::fs::File::create(&path).unwrap(), 6);
     let mut tar = tar::Builder::new(xz);
@@ -72,7 +77,7 @@ fn archive(dir: &Path, entity: &str, lines: &[String]) -> PathBuf {
         header.set_cksum();
         tar.append_data(&mut header, name, data).unwrap();
     };
-    add("TIMESTAMP", format!("{TIMESTAMP}\n").as_bytes());
+    add("TIMESTAMP", format!("{timestamp}\n").as_bytes());
     add("COPYING", b"CC0 and CC BY-NC-SA, see README\n");
     add("JSON_DUMPS_SCHEMA_NUMBER", b"1\n");
     let mut body = Vec::new();
@@ -416,4 +421,69 @@ async fn an_extracted_entity_file_needs_its_dump_time() {
     .await
     .unwrap_err();
     assert!(matches!(error, ImportError::Read { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_running_query_api_answers_what_an_import_stored() {
+    // Hot copies kept for an hour: only the import's notification can
+    // replace one in time.
+    let app = musicmeta_tests::TestApp::spawn_with(musicmeta_tests::TestOptions {
+        env: vec![("MUSICMETA_CACHE__HOT_TTL_SECS".into(), "3600".into())],
+        ..musicmeta_tests::TestOptions::default()
+    })
+    .await;
+    let mut client = app.client().await;
+    let label = "82935ddb-a9d6-45a7-85e3-0b0add51fa1c"; // City Slang
+    let name_of =
+        async |client: &mut musicmeta_proto::v1::metadata_service_client::MetadataServiceClient<
+            tonic::transport::Channel,
+        >| {
+            client
+                .get_label(musicmeta_proto::v1::GetLabelRequest { mbid: label.into() })
+                .await
+                .expect("the label is answered")
+                .into_inner()
+                .label
+                .unwrap()
+                .name
+        };
+    let mut recorded = fixtures::lookup_json(EntityType::Label, label);
+    let name = recorded["name"].as_str().unwrap().to_owned();
+    // Filled, then answered from the hot tier.
+    assert_eq!(name_of(&mut client).await, name);
+    assert_eq!(name_of(&mut client).await, name);
+
+    // A dump made after the fetch renames it.
+    let made_at: String = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    recorded["name"] = serde_json::Value::String(format!("{name} Records"));
+    let dir = Scratch::new();
+    let path = archive_made_at(&dir.0, "label", &[recorded.to_string()], &made_at);
+    let mut listening = app.client().await;
+    let summary = import(&app.db, &[path], &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.stored, 1);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = name_of(&mut listening).await;
+        if got == format!("{name} Records") {
+            break;
+        }
+        // The notification travels after the commit: poll, with a bound.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still answering {got:?} from the hot tier"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
