@@ -242,7 +242,9 @@ impl Worker {
     /// Consumes until `shutdown` is cancelled, reconnecting to the broker
     /// with backoff when the connection is lost. On shutdown it stops taking
     /// deliveries, finishes the ones in flight, and closes the channel so the
-    /// broker requeues anything prefetched but not started.
+    /// broker requeues anything prefetched but not started. A queue declared
+    /// with another type (`amqp.queue_type`) does not heal by reconnecting:
+    /// the worker stops with that error, which names the queue and the way out.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         // Stopped after the last in-flight job is done, so its counts are flushed.
         let heartbeat_stop = CancellationToken::new();
@@ -251,9 +253,15 @@ impl Worker {
         // once it is back, even with no query-api running.
         let relay = self.inner.requests.spawn_relay(heartbeat_stop.clone());
         let mut backoff = Duration::from_millis(200);
+        let mut result = Ok(());
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
                 Ok(()) => backoff = Duration::from_millis(200),
+                Err(error @ AmqpError::QueueType { .. }) => {
+                    error!(%error, "a queue has another type than amqp.queue_type; stopping");
+                    result = Err(error.into());
+                    break;
+                }
                 Err(error) => {
                     warn!(%error, backoff_ms = backoff.as_millis() as u64, "broker connection failed; reconnecting");
                     tokio::select! {
@@ -269,7 +277,7 @@ impl Worker {
         let _ = heartbeat.await;
         let _ = relay.await;
         info!("worker stopped");
-        Ok(())
+        result
     }
 
     /// One broker session: `Ok` when it ended by shutdown or a clean close.

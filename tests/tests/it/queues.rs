@@ -83,6 +83,33 @@ async fn a_queue_of_another_type_is_named_with_the_way_out() {
     assert!(error.to_string().contains("amqp.queue_type"), "{error}");
 }
 
+/// A worker configured `classic` on a broker whose queues are quorum stops
+/// with the error naming the queue, rather than retrying for ever.
+#[tokio::test]
+async fn a_worker_stops_on_a_queue_of_another_type() {
+    use musicmeta_ingest_worker::{Worker, WorkerError};
+    use musicmeta_tests::{TestApp, TestOptions};
+
+    let app = TestApp::spawn_with(TestOptions {
+        workers: 0,
+        ..TestOptions::default()
+    })
+    .await;
+    let mut config = app.config.clone();
+    config.amqp.queue_type = QueueType::Classic;
+    let worker = Worker::build(config).await.expect("the worker starts");
+    let stopped = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        worker.run(tokio_util::sync::CancellationToken::new()),
+    )
+    .await
+    .expect("the worker stops by itself");
+    let Err(WorkerError::Broker(error @ AmqpError::QueueType { .. })) = stopped else {
+        panic!("not stopped on the queue type: {stopped:?}");
+    };
+    assert!(error.to_string().contains("amqp.queue_type"), "{error}");
+}
+
 /// `amqp.urls`: a node lost for good is left for the next one. Two proxies
 /// to the test broker stand in for two nodes of a cluster (the queues are
 /// the same behind both); the first is cut after a fill through it, and the
