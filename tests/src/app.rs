@@ -311,3 +311,19 @@ pub async fn next_report(
         .await
         .expect("worker report within 60 s")
 }
+
+/// `name{labels} value` lines of a Prometheus text page at `addr`, keyed by
+/// `name{labels}`.
+pub async fn scrape_metrics(addr: SocketAddr) -> HashMap<String, f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+        .collect()
+}

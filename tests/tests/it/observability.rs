@@ -13,19 +13,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const LABEL: &str = "46f0f4cd-8aab-4b33-b698-f459faf64190";
 
-/// `name{labels} value` lines of a Prometheus text page, keyed by `name{labels}`.
 async fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("scrape /metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
-        .collect()
+    musicmeta_tests::app::scrape_metrics(addr).await
 }
 
 fn value(m: &HashMap<String, f64>, key: &str) -> f64 {

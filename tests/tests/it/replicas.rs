@@ -163,17 +163,7 @@ async fn until(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("scrape /metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
-        .collect()
+    musicmeta_tests::app::scrape_metrics(addr).await
 }
 
 /// Runs `lookup` [`READS`] times; every answer must be `want`.
