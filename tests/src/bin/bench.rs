@@ -17,6 +17,9 @@
 //!   LISTEN, for the workers' fill notifications; reports releases stored
 //!   per second and, given the worker's pid, its CPU time per release.
 //! - `bench teardown`: deletes the exchange and queues a benchmark used.
+//! - `bench grpc-body`: writes one call's request body (the gRPC frame of
+//!   the proto-encoded request) to a file, so a generic HTTP/2 load
+//!   generator (`h2load -d FILE`) can make the same call.
 //!
 //! `--watch-pid` (load) and `--worker-pid` (ingest) add the peak resident
 //! size and CPU use of those processes over the measured window, read from
@@ -70,6 +73,21 @@ enum Command {
     Ingest(IngestArgs),
     /// Delete the exchange and the queues (lanes, retries, dead letters) of a benchmark.
     Teardown(AmqpArgs),
+    /// Write the request body of one lookup as a gRPC frame, for `h2load -d`.
+    GrpcBody(GrpcBodyArgs),
+}
+
+#[derive(Args)]
+struct GrpcBodyArgs {
+    /// Which lookup the body is for.
+    #[arg(long, value_enum, default_value_t = Method::Release)]
+    method: Method,
+    /// The MBID to look up.
+    #[arg(long)]
+    mbid: String,
+    /// Where to write the body.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -229,7 +247,26 @@ async fn main() -> anyhow::Result<()> {
         Command::Load(args) => load(args).await,
         Command::Ingest(args) => ingest(args).await,
         Command::Teardown(args) => teardown(args).await,
+        Command::GrpcBody(args) => grpc_body(args),
     }
+}
+
+/// One gRPC message as it travels in a request's DATA frames: a byte that
+/// says "not compressed", the length (u32, big-endian), the encoded message.
+/// Printed: the call's path, for h2load's URL.
+fn grpc_body(args: GrpcBodyArgs) -> anyhow::Result<()> {
+    use prost::Message;
+    let message = match args.method {
+        Method::Release => GetReleaseRequest { mbid: args.mbid }.encode_to_vec(),
+        Method::Artist => GetArtistRequest { mbid: args.mbid }.encode_to_vec(),
+    };
+    let mut frame = Vec::with_capacity(5 + message.len());
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+    frame.extend_from_slice(&message);
+    std::fs::write(&args.out, frame).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("/musicmeta.v1.MetadataService/{}", args.method.rpc());
+    Ok(())
 }
 
 /// Chooses the MBID of each call.

@@ -2,8 +2,9 @@
 //! docs/benchmarks.md): `seed`, `bench load` (hits with uniform and Zipf
 //! keys, a fixed offered rate, cold misses against `mb-replay
 //! --synthesize`), `bench ingest` and `bench teardown`, each at a tiny scale
-//! against a TestApp, so the benchmark code cannot rot. It checks that the
-//! tools run and every call was answered, not how fast.
+//! against a TestApp, so the benchmark code cannot rot; and `bench
+//! grpc-body`, whose request h2load sends. It checks that the tools run and
+//! every call was answered, not how fast.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -211,6 +212,88 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     assert!(
         paced["requests"].as_u64().unwrap_or(u64::MAX) <= 42,
         "{paced}"
+    );
+}
+
+/// `bench grpc-body` frames a GetRelease request that a generic HTTP/2
+/// client (h2load, as `scripts/bench` runs it; `scripts/test` installs it)
+/// sends to query-api and gets the release back every time.
+#[tokio::test]
+async fn h2load_sends_a_grpc_body_from_bench_and_gets_the_release() {
+    let app = TestApp::spawn().await;
+    let scratch = Scratch::new();
+    run_json(
+        SEED,
+        args(&[
+            "--database-url",
+            &app.db.url,
+            "--releases",
+            "1",
+            "--keys-dir",
+            &scratch.path(""),
+            "--json",
+        ]),
+    )
+    .await;
+    let keys = std::fs::read_to_string(scratch.path("releases.txt")).expect("keys");
+    let mbid = keys.lines().next().expect("one key").to_owned();
+    let body = scratch.path("get-release.grpc");
+    let output = Command::new(BENCH)
+        .args([
+            "grpc-body",
+            "--method",
+            "release",
+            "--mbid",
+            &mbid,
+            "--out",
+            &body,
+        ])
+        .output()
+        .expect("run bench grpc-body");
+    assert!(output.status.success(), "{output:?}");
+    let path = String::from_utf8(output.stdout).expect("a path");
+    assert_eq!(path.trim(), "/musicmeta.v1.MetadataService/GetRelease");
+
+    // What a tonic client gets for the same call, for the size of an answer.
+    use prost::Message;
+    let release_bytes = app
+        .client()
+        .await
+        .get_release(musicmeta_proto::v1::GetReleaseRequest { mbid: mbid.clone() })
+        .await
+        .expect("the release is served")
+        .into_inner()
+        .release
+        .expect("with its release")
+        .encoded_len();
+    assert!(release_bytes > 1000, "{release_bytes}");
+
+    let url = format!("http://{}{}", app.addr, path.trim());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("h2load")
+            .args(["-n", "20", "-c", "2", "-m", "1", "-d", &body])
+            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .arg(url)
+            .output()
+            .expect("h2load is installed (scripts/test installs nghttp2-client)")
+    })
+    .await
+    .expect("h2load runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("20 succeeded, 0 failed, 0 errored"), "{text}");
+    // gRPC errors are HTTP 200s with no message, so the bytes tell: each
+    // answer carries the release (plus its frame header and cache info).
+    let data: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("traffic: "))
+        .and_then(|l| l.split(", ").find(|part| part.ends_with(" data")))
+        .and_then(|part| part.split(['(', ')']).nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no data bytes in: {text}"));
+    assert!(
+        data / 20 > release_bytes,
+        "{data} bytes for 20 answers of {release_bytes}: {text}"
     );
 }
 
