@@ -7,6 +7,7 @@
 //! tokens pass the lists yet fail afterwards with `Unknown inc parameter`.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock};
 
 use super::Ws2Error;
 use super::perl_true;
@@ -14,9 +15,10 @@ use super::resource::Resource;
 
 /// A normalised `inc` set: `artists` is `artist-credits`, `mediums` is
 /// `media`, `discids` brings `media`, `puids` (a no-op) is dropped. Kept
-/// sorted, so equal sets compare, hash and print the same.
+/// sorted, so equal sets compare, hash and print the same. Shared, so a
+/// copy (a hot-tier key, a remembered validation) is a reference count.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct IncSet(BTreeSet<String>);
+pub struct IncSet(Arc<BTreeSet<String>>);
 
 impl IncSet {
     /// The set of `tokens` after normalisation. No validation: for tokens
@@ -41,7 +43,7 @@ impl IncSet {
                 }
             }
         }
-        IncSet(set)
+        IncSet(Arc::new(set))
     }
 
     /// The set written by [`IncSet::as_query`] (or any `+`-joined list).
@@ -72,7 +74,7 @@ impl IncSet {
 
     /// Both sets together.
     pub fn union(&self, other: &IncSet) -> IncSet {
-        IncSet(self.0.union(&other.0).cloned().collect())
+        IncSet(Arc::new(self.0.union(&other.0).cloned().collect()))
     }
 
     /// The tokens joined with `+`, sorted; `""` for the empty set.
@@ -538,6 +540,44 @@ pub(crate) fn validate(
     Ok(IncSet::normalised(accepted.iter().map(String::as_str)))
 }
 
+/// Validations remembered by resource, parameter definition and `inc=`
+/// value. Clients send the same few lists again and again (Picard its 19
+/// tokens with every release lookup) and [`validate`] is a pure function of
+/// these, so a repeat costs one probe instead of some sixty allocations.
+/// Bounded: a stream of distinct lists only churns it.
+static VALIDATED: LazyLock<moka::sync::Cache<ValidationKey, Result<IncSet, Ws2Error>>> =
+    LazyLock::new(|| moka::sync::Cache::new(1024));
+
+/// Resource, the index of its parameter definition, the raw `inc=` value.
+type ValidationKey = (Resource, usize, Box<str>);
+
+/// The longest `inc=` value remembered; longer ones are validated each time.
+const REMEMBERED_LEN: usize = 1024;
+
+/// [`validate`], remembered for a single `inc=` value. `definition` tells
+/// apart the parameter definitions of one resource (lookup and browse
+/// accept different lists).
+pub(crate) fn validate_remembered(
+    resource: Resource,
+    definition: usize,
+    values: &[Option<&str>],
+    rules: &IncRules,
+) -> Result<IncSet, Ws2Error> {
+    let [Some(raw)] = values else {
+        return validate(resource, values, rules);
+    };
+    if raw.len() > REMEMBERED_LEN {
+        return validate(resource, values, rules);
+    }
+    let key = (resource, definition, Box::<str>::from(*raw));
+    if let Some(known) = VALIDATED.get(&key) {
+        return known;
+    }
+    let result = validate(resource, values, rules);
+    VALIDATED.insert(key, result.clone());
+    result
+}
+
 /// The message for a token that is in neither the resource's list nor the
 /// extras enabled by the request.
 fn invalid_token(resource: Resource, token: &str) -> Ws2Error {
@@ -583,6 +623,31 @@ mod tests {
         let s = IncSet::from_canonical("release-group-rels+url-rels+recording-level-rels+labels");
         assert_eq!(s.rel_types().collect::<Vec<_>>(), ["release_group", "url"]);
         assert!(!IncSet::from_canonical("recording-level-rels").has_rels());
+    }
+
+    #[test]
+    fn a_remembered_validation_is_the_validation_of_its_own_definition() {
+        let r = Resource::Release;
+        // Definition numbers unlike any real one, so other tests' entries
+        // cannot answer for these.
+        let (lookup, relations_only) = (1000, 1001);
+        for raw in ["aliases+labels", "aliases+bogus", "", "artists+mediums"] {
+            let values = [Some(raw)];
+            for _ in 0..2 {
+                assert_eq!(
+                    validate_remembered(r, lookup, &values, &RELEASE_LOOKUP),
+                    validate(r, &values, &RELEASE_LOOKUP),
+                    "{raw}"
+                );
+            }
+        }
+        // The same value under another definition is validated by its rules.
+        let values = [Some("aliases")];
+        assert!(validate_remembered(r, lookup, &values, &RELEASE_LOOKUP).is_ok());
+        assert!(validate_remembered(r, relations_only, &values, &RELATIONS_ONLY).is_err());
+        // Two inc= parameters are an error, never remembered as one value.
+        let two = [Some("labels"), Some("media")];
+        assert!(validate_remembered(r, lookup, &two, &RELEASE_LOOKUP).is_err());
     }
 
     #[test]

@@ -1042,12 +1042,15 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn parse(&self, route: Route<'_>) -> Result<Request, Ws2Error> {
         let resource = self.resource;
-        let def = definitions(resource)
+        let (definition, def) = definitions(resource)
             .iter()
-            .find(|d| d.matches(&route, self.q))
+            .enumerate()
+            .find(|(_, d)| d.matches(&route, self.q))
             .ok_or_else(|| Ws2Error::bad_request(format!("{NO_MATCH} {resource} resource.")))?;
         let inc = match &def.inc {
-            Some(rules) => inc::validate(resource, &self.q.values("inc"), rules)?,
+            Some(rules) => {
+                inc::validate_remembered(resource, definition, &self.q.values("inc"), rules)?
+            }
             None => IncSet::default(),
         };
         let filters = Filters::check(resource, self.q, &inc)?;
