@@ -29,6 +29,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,6 +54,7 @@ use rand_distr::{Distribution, Zipf};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Parser)]
@@ -115,7 +117,8 @@ struct LoadArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// Key popularity: `uniform`, or `zipf[:s]` (rank r is drawn with
-    /// weight 1/r^s; s defaults to 1).
+    /// weight 1/r^s; s defaults to 1); or `once`: every key once, in file
+    /// order, then stop (to warm a cache with a whole key set).
     #[arg(long, default_value = "uniform", value_parser = parse_dist)]
     dist: Dist,
     /// Offered load in calls/s over all clients; default: as fast as answered.
@@ -211,6 +214,7 @@ impl Method {
 enum Dist {
     Uniform,
     Zipf(f64),
+    Once,
 }
 
 impl std::fmt::Display for Dist {
@@ -218,6 +222,7 @@ impl std::fmt::Display for Dist {
         match self {
             Dist::Uniform => f.write_str("uniform"),
             Dist::Zipf(s) => write!(f, "zipf:{s}"),
+            Dist::Once => f.write_str("once"),
         }
     }
 }
@@ -226,11 +231,12 @@ fn parse_dist(s: &str) -> Result<Dist, String> {
     match s.split_once(':') {
         None if s == "uniform" => Ok(Dist::Uniform),
         None if s == "zipf" => Ok(Dist::Zipf(1.0)),
+        None if s == "once" => Ok(Dist::Once),
         Some(("zipf", exponent)) => match f64::from_str(exponent) {
             Ok(e) if e > 0.0 => Ok(Dist::Zipf(e)),
             _ => Err(format!("zipf exponent {exponent:?} is not a number > 0")),
         },
-        _ => Err(format!("{s:?}: expected uniform, zipf or zipf:<s>")),
+        _ => Err(format!("{s:?}: expected uniform, zipf, zipf:<s> or once")),
     }
 }
 
@@ -274,18 +280,22 @@ enum Keys {
     Fresh,
     Uniform(Vec<String>),
     Zipf(Vec<String>, Zipf<f64>),
+    /// Each key once, shared by all clients; the next one to hand out.
+    Once(Vec<String>, AtomicUsize),
 }
 
 impl Keys {
-    fn next(&self, rng: &mut SmallRng) -> String {
+    /// The next key; `None` once `Once` has handed out every key.
+    fn next(&self, rng: &mut SmallRng) -> Option<String> {
         match self {
-            Keys::Fresh => uuid::Uuid::new_v4().to_string(),
-            Keys::Uniform(keys) => keys[rng.random_range(0..keys.len())].clone(),
+            Keys::Fresh => Some(uuid::Uuid::new_v4().to_string()),
+            Keys::Uniform(keys) => Some(keys[rng.random_range(0..keys.len())].clone()),
             // Zipf draws ranks 1..=n as floats.
             Keys::Zipf(keys, zipf) => {
                 let rank = zipf.sample(rng) as usize;
-                keys[rank.clamp(1, keys.len()) - 1].clone()
+                Some(keys[rank.clamp(1, keys.len()) - 1].clone())
             }
+            Keys::Once(keys, next) => keys.get(next.fetch_add(1, Ordering::Relaxed)).cloned(),
         }
     }
 }
@@ -367,6 +377,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         anyhow::ensure!(!keys.is_empty(), "no keys to look up");
         match args.dist {
             Dist::Uniform => Keys::Uniform(keys),
+            Dist::Once => Keys::Once(keys, AtomicUsize::new(0)),
             Dist::Zipf(s) => {
                 let zipf = Zipf::new(keys.len() as f64, s)?;
                 Keys::Zipf(keys, zipf)
@@ -375,7 +386,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     };
     let key_count = match &keys {
         Keys::Fresh => 0,
-        Keys::Uniform(k) | Keys::Zipf(k, _) => k.len(),
+        Keys::Uniform(k) | Keys::Zipf(k, _) | Keys::Once(k, _) => k.len(),
     };
     let keys = std::sync::Arc::new(keys);
 
@@ -398,16 +409,23 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let period = args
         .rate
         .map(|r| Duration::from_secs_f64(args.clients as f64 / r));
+    // The meters stop at `until`, or when the clients do (`--dist once`).
+    let done = CancellationToken::new();
     let watchers: Vec<_> = args
         .watch_pids
         .iter()
-        .map(|&pid| tokio::spawn(watch(pid, measure_from, until)))
+        .map(|&pid| tokio::spawn(watch(pid, measure_from, until, done.clone())))
         .collect();
-    let own = tokio::spawn(watch(std::process::id() as i32, measure_from, until));
+    let own = tokio::spawn(watch(
+        std::process::id() as i32,
+        measure_from,
+        until,
+        done.clone(),
+    ));
     let hot = args
         .metrics
         .clone()
-        .map(|url| tokio::spawn(hot_tier_ratio(url, measure_from, until)));
+        .map(|url| tokio::spawn(hot_tier_ratio(url, measure_from, until, done.clone())));
 
     let decode = args.decode;
     let mut tasks = Vec::with_capacity(args.clients);
@@ -436,7 +454,9 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
                 if sent >= until {
                     return tally;
                 }
-                let key = keys.next(&mut rng);
+                let Some(key) = keys.next(&mut rng) else {
+                    return tally;
+                };
                 let result = call(&mut client, method, key, timeout, decode).await;
                 if sent >= measure_from {
                     let micros = sent.elapsed().as_micros().max(1);
@@ -465,6 +485,8 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     for task in tasks {
         tally.merge(task.await?);
     }
+    let ended = Instant::now().min(until);
+    done.cancel();
     let mut processes = Vec::new();
     for watcher in watchers {
         processes.push(watcher.await??);
@@ -475,7 +497,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    let seconds = args.duration.as_secs_f64();
+    let seconds = ended.saturating_duration_since(measure_from).as_secs_f64();
     let ms = |q: f64| tally.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let requests = tally.ok + tally.error_count();
     let result = json!({
@@ -542,7 +564,12 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
 
 /// The hot tier's hits / (hits + misses) between `from` and `until`, from
 /// query-api's counters; `None` when it saw no lookup (tier off).
-async fn hot_tier_ratio(url: String, from: Instant, until: Instant) -> anyhow::Result<Option<f64>> {
+async fn hot_tier_ratio(
+    url: String,
+    from: Instant,
+    until: Instant,
+    done: CancellationToken,
+) -> anyhow::Result<Option<f64>> {
     async fn counters(url: &str) -> anyhow::Result<(f64, f64)> {
         let text = reqwest::get(url).await?.error_for_status()?.text().await?;
         let value = |result: &str| {
@@ -556,7 +583,10 @@ async fn hot_tier_ratio(url: String, from: Instant, until: Instant) -> anyhow::R
     }
     tokio::time::sleep_until(from).await;
     let (hits, misses) = counters(&url).await.context("scraping /metrics")?;
-    tokio::time::sleep_until(until).await;
+    tokio::select! {
+        () = tokio::time::sleep_until(until) => {}
+        () = done.cancelled() => {}
+    }
     let (hits_after, misses_after) = counters(&url).await.context("scraping /metrics")?;
     let (hits, misses) = (hits_after - hits, misses_after - misses);
     Ok((hits + misses > 0.0).then(|| hits / (hits + misses)))
@@ -625,16 +655,22 @@ fn rss_mb(process: &procfs::process::Process) -> anyhow::Result<f64> {
 
 /// Samples the process's resident size every 100 ms from `from` to `until`
 /// and its CPU time at both ends.
-async fn watch(pid: i32, from: Instant, until: Instant) -> anyhow::Result<Usage> {
+async fn watch(
+    pid: i32,
+    from: Instant,
+    until: Instant,
+    done: CancellationToken,
+) -> anyhow::Result<Usage> {
     let process = procfs::process::Process::new(pid).with_context(|| format!("process {pid}"))?;
     tokio::time::sleep_until(from).await;
     let cpu_before = cpu_seconds(&process)?;
     let mut peak: f64 = rss_mb(&process)?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while Instant::now() < until {
+    while Instant::now() < until && !done.is_cancelled() {
         tokio::select! {
             _ = tick.tick() => peak = peak.max(rss_mb(&process)?),
             _ = tokio::time::sleep_until(until) => {}
+            () = done.cancelled() => {}
         }
     }
     let cpu_s = cpu_seconds(&process)? - cpu_before;

@@ -154,6 +154,36 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     let ratio = hits["hot_hit_ratio"].as_f64().expect("a hit ratio");
     assert!(ratio > 0.5 && ratio <= 1.0, "{hits}");
 
+    // Every key once, then stop, long before the duration: how the
+    // benchmark warms the hot set.
+    let once = run_json(
+        BENCH,
+        args(&[
+            "load",
+            "--addr",
+            &addr,
+            "--clients",
+            "3",
+            "--duration",
+            "600",
+            "--warmup",
+            "0",
+            "--method",
+            "release",
+            "--keys",
+            &scratch.path("releases.txt"),
+            "--dist",
+            "once",
+            "--metrics",
+            &metrics,
+            "--json",
+        ]),
+    )
+    .await;
+    assert_all_answered(&once);
+    assert_eq!(once["requests"], 40, "{once}");
+    assert_eq!(once["dist"], "once", "{once}");
+
     // Keys from the database, Zipf-skewed, and a watched process (this one).
     let pid = std::process::id().to_string();
     let hits = run_json(
