@@ -6,10 +6,11 @@
 //! the ws/2 JSON shape with its includes. This reads archives (or entity
 //! files already extracted) as streams, never a whole file in memory: a
 //! reader thread decompresses and parses lines into batches, and the async
-//! side stores each batch in one transaction together with the file's
-//! progress (`shared/src/db/dumps.rs`), so Ctrl-C or a crash loses nothing
-//! and the next run resumes after the last committed line. Stored rows
-//! carry the dump's time as their fetch time. A line that does not read as
+//! side stores several batches at once ([`IN_FLIGHT`] by default), each in
+//! one transaction on its own connection together with the record of its
+//! lines (`shared/src/db/dumps.rs`), so Ctrl-C or a crash loses nothing and
+//! the next run reads only the lines no batch committed. Stored rows carry
+//! the dump's time as their fetch time. A line that does not read as
 //! an entity is counted and reported with its position (`file:line:
 //! reason`) and never stops the import. Entity types without typed tables
 //! (work, area, ...) are skipped and counted.
@@ -23,6 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use musicmeta_musicbrainz::model::parse_entity;
 use musicmeta_shared::config::DatabaseConfig;
 use musicmeta_shared::db::{self, DbError, dumps};
@@ -35,6 +39,14 @@ use crate::progress::{Progress, Reporter, Unit, rate};
 
 /// Lines per transaction.
 pub const DEFAULT_BATCH: usize = 500;
+/// Batches stored at once by default, each on its own connection: with
+/// one, the import was bound by one PostgreSQL backend on one core; two
+/// stored 1.4× as many releases a second on two cores (docs/benchmarks.md).
+pub const IN_FLIGHT: usize = 2;
+/// Attempts at a batch that PostgreSQL aborted to break a deadlock with
+/// the other batch in flight (both upsert the stubs of shared artists,
+/// labels and recordings, in their own orders).
+const ATTEMPTS: u32 = 5;
 /// The keys MusicBrainz licenses under CC BY-NC-SA rather than CC0.
 const NON_CC0_KEYS: [&str; 4] = ["tags", "genres", "rating", "annotation"];
 /// Statistics are gathered (ANALYZE) when this many entities are stored,
@@ -50,6 +62,8 @@ const LISTED_BAD_LINES: u64 = 100;
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub batch: usize,
+    /// Batches stored at once (at least 1).
+    pub in_flight: usize,
     /// Leave out tags, genres, ratings and annotations (CC BY-NC-SA).
     pub core_only: bool,
     /// The dump's time, for entity files without a `TIMESTAMP` beside them.
@@ -60,6 +74,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             batch: DEFAULT_BATCH,
+            in_flight: IN_FLIGHT,
             core_only: false,
             dumped_at: None,
         }
@@ -152,8 +167,8 @@ enum Message {
     },
     Batch {
         items: Vec<(Entity, Document)>,
-        /// Lines of the file read through this batch.
-        lines: i64,
+        /// The lines of the file this batch covers.
+        lines: dumps::Lines,
         bad: Vec<(u64, String)>,
     },
     End,
@@ -168,7 +183,13 @@ pub async fn run(
     progress: Progress,
     stop: CancellationToken,
 ) -> Result<Summary, ImportError> {
-    let pool = db::build_pool(database)?;
+    let in_flight_max = options.in_flight.max(1);
+    // A connection for each batch in flight and one for the file's progress.
+    let database = DatabaseConfig {
+        max_connections: database.max_connections.max(in_flight_max + 1),
+        ..database.clone()
+    };
+    let pool = db::build_pool(&database)?;
     db::check(&pool).await?;
     let total: u64 = paths
         .iter()
@@ -190,13 +211,32 @@ pub async fn run(
     let mut current: Option<(String, EntityType, SystemTime)> = None;
     let mut listed = 0;
     let mut next_analyze = FIRST_ANALYZE;
+    // Batches being stored. A file begins and ends only with none in
+    // flight, so its totals and `finished` see every batch.
+    let mut in_flight = FuturesUnordered::new();
     let result = loop {
         let message = tokio::select! {
-            message = rx.recv() => message,
+            // Settle stored batches first, so their slots free up.
+            biased;
+            Some(stored) = in_flight.next() => {
+                match settle(&mut summary, stored, &client, &mut next_analyze).await {
+                    Ok(()) => {
+                        reporter.advance(read_bytes.load(Ordering::Relaxed));
+                        reporter.detail(format!(
+                            "{} entities, {:.0}/s",
+                            summary.stored,
+                            rate(summary.stored, started.elapsed())
+                        ));
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
             () = stop.cancelled() => {
                 summary.interrupted = true;
                 break Ok(());
             }
+            message = rx.recv(), if in_flight.len() < in_flight_max => message,
         };
         let Some(message) = message else {
             break Ok(());
@@ -208,6 +248,11 @@ pub async fn run(
                 dumped_at,
                 reply,
             } => {
+                if let Err(e) =
+                    drain(&mut in_flight, &mut summary, &client, &mut next_analyze).await
+                {
+                    break Err(e);
+                }
                 let at = match dumped_at {
                     DumpTime::At(at) => at,
                     DumpTime::Text(text) => {
@@ -225,7 +270,7 @@ pub async fn run(
                         }
                     }
                 };
-                let state = match dumps::begin(&client, &source, at).await {
+                let state = match dumps::begin(&mut client, &source, at).await {
                     Ok(state) => state,
                     Err(e) => break Err(e.into()),
                 };
@@ -235,8 +280,16 @@ pub async fn run(
                     let _ = reply.send(None);
                 } else {
                     summary.files += 1;
-                    if state.lines > 0 {
-                        reporter.note(&format!("{source}: resuming after line {}", state.lines));
+                    if state.lines > 0 || !state.done.is_empty() {
+                        reporter.note(&format!(
+                            "{source}: resuming after line {}{}",
+                            state.lines,
+                            if state.done.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {} later batches done", state.done.len())
+                            }
+                        ));
                     }
                     current = Some((source, entity_type, at));
                     let _ = reply.send(Some(state));
@@ -252,46 +305,26 @@ pub async fn run(
                     }
                     listed += 1;
                 }
-                let stored = async {
-                    let tx = client.transaction().await?;
-                    let outcome = dumps::store_batch(
-                        &tx,
-                        source,
-                        *entity_type,
-                        *at,
-                        &items,
+                in_flight.push(store(
+                    pool.clone(),
+                    Batch {
+                        source: source.clone(),
+                        entity_type: *entity_type,
+                        dumped_at: *at,
+                        items,
                         lines,
-                        bad.len() as i64,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok::<_, DbError>(outcome)
-                }
-                .await;
-                match stored {
-                    Ok(outcome) => {
-                        summary.stored += outcome.stored as u64;
-                        summary.newer += outcome.newer as u64;
-                        summary.bad += bad.len() as u64;
-                    }
-                    Err(e) => break Err(e.into()),
-                }
-                if summary.stored >= next_analyze {
-                    next_analyze = summary.stored.saturating_mul(4);
-                    if let Err(e) = client.batch_execute("ANALYZE").await {
-                        break Err(DbError::from(e).into());
-                    }
-                }
-                reporter.advance(read_bytes.load(Ordering::Relaxed));
-                reporter.detail(format!(
-                    "{} entities, {:.0}/s",
-                    summary.stored,
-                    rate(summary.stored, started.elapsed())
+                        bad: bad.len() as i64,
+                    },
                 ));
             }
             Message::End => {
+                if let Err(e) =
+                    drain(&mut in_flight, &mut summary, &client, &mut next_analyze).await
+                {
+                    break Err(e);
+                }
                 if let Some((source, _, _)) = current.take()
-                    && let Err(e) = dumps::finish(&client, &source).await
+                    && let Err(e) = dumps::finish(&mut client, &source).await
                 {
                     break Err(e.into());
                 }
@@ -300,6 +333,10 @@ pub async fn run(
             Message::Failed(error) => break Err(error),
         }
     };
+    // What is in flight commits (or fails) before the run ends: an
+    // interrupted run keeps every batch it started.
+    let drained = drain(&mut in_flight, &mut summary, &client, &mut next_analyze).await;
+    let result = result.and(drained);
     // Dropping the receiver stops the reader at its next batch; joined off
     // the runtime's threads, as it may be inside a long line.
     drop(rx);
@@ -314,6 +351,89 @@ pub async fn run(
     reporter.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     result.map(|()| summary)
+}
+
+/// One batch to store.
+struct Batch {
+    source: String,
+    entity_type: EntityType,
+    dumped_at: SystemTime,
+    items: Vec<(Entity, Document)>,
+    lines: dumps::Lines,
+    bad: i64,
+}
+
+/// Stores `batch` in its own transaction on its own connection; a batch
+/// chosen as a deadlock's victim is stored again.
+async fn store(pool: Pool, batch: Batch) -> Result<(dumps::BatchOutcome, i64), ImportError> {
+    let mut client = pool.get().await.map_err(DbError::from)?;
+    let mut attempt = 1;
+    loop {
+        let stored = async {
+            let tx = client.transaction().await?;
+            let outcome = dumps::store_batch(
+                &tx,
+                &batch.source,
+                batch.entity_type,
+                batch.dumped_at,
+                &batch.items,
+                batch.lines,
+                batch.bad,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, DbError>(outcome)
+        }
+        .await;
+        match stored {
+            Err(e) if attempt < ATTEMPTS && e.is_deadlock() => {
+                tracing::debug!(source = %batch.source, first_line = batch.lines.first, attempt, "batch chosen as a deadlock's victim; storing it again");
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+            Ok(outcome) => return Ok((outcome, batch.bad)),
+        }
+    }
+}
+
+/// Counts a stored batch, and gathers statistics when the cache has grown
+/// enough since the last time.
+async fn settle(
+    summary: &mut Summary,
+    stored: Result<(dumps::BatchOutcome, i64), ImportError>,
+    client: &deadpool_postgres::Client,
+    next_analyze: &mut u64,
+) -> Result<(), ImportError> {
+    let (outcome, bad) = stored?;
+    summary.stored += outcome.stored as u64;
+    summary.newer += outcome.newer as u64;
+    summary.bad += bad as u64;
+    if summary.stored >= *next_analyze {
+        *next_analyze = summary.stored.saturating_mul(4);
+        client
+            .batch_execute("ANALYZE")
+            .await
+            .map_err(DbError::from)?;
+    }
+    Ok(())
+}
+
+/// Waits for every batch in flight and counts them; the first error wins,
+/// after the others settled.
+async fn drain(
+    in_flight: &mut FuturesUnordered<
+        impl Future<Output = Result<(dumps::BatchOutcome, i64), ImportError>>,
+    >,
+    summary: &mut Summary,
+    client: &deadpool_postgres::Client,
+    next_analyze: &mut u64,
+) -> Result<(), ImportError> {
+    let mut result = Ok(());
+    while let Some(stored) = in_flight.next().await {
+        let settled = settle(summary, stored, client, next_analyze).await;
+        result = result.and(settled);
+    }
+    result
 }
 
 /// Counts the bytes read from the file, for the progress bar.
@@ -510,11 +630,20 @@ fn read_lines(
         return Ok(true);
     };
     let skip = u64::try_from(state.lines).unwrap_or(0);
+    let done = |number: u64| {
+        let number = i64::try_from(number).unwrap_or(i64::MAX);
+        state
+            .done
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&number))
+    };
     let failed = |e| ImportError::Read {
         path: source.clone(),
         source: e,
     };
     let mut number: u64 = 0;
+    // The first line of the batch being gathered.
+    let mut first = skip + 1;
     let mut line = Vec::new();
     let mut items = Vec::with_capacity(options.batch);
     let mut bad = Vec::new();
@@ -524,7 +653,7 @@ fn read_lines(
         let end = n == 0;
         if !end {
             number += 1;
-            if number > skip {
+            if number > skip && !done(number) {
                 match read_entity(entity_type, &line, options.core_only) {
                     Ok(Some(item)) => items.push(item),
                     Ok(None) => {}
@@ -536,12 +665,16 @@ fn read_lines(
             if !items.is_empty() || !bad.is_empty() || (end && number > skip) {
                 let batch = Message::Batch {
                     items: std::mem::replace(&mut items, Vec::with_capacity(options.batch)),
-                    lines: i64::try_from(number).unwrap_or(i64::MAX),
+                    lines: dumps::Lines {
+                        first: i64::try_from(first).unwrap_or(i64::MAX),
+                        last: i64::try_from(number).unwrap_or(i64::MAX),
+                    },
                     bad: std::mem::take(&mut bad),
                 };
                 if tx.blocking_send(batch).is_err() {
                     return Ok(false);
                 }
+                first = number + 1;
             }
             if end {
                 return Ok(tx.blocking_send(Message::End).is_ok());

@@ -103,6 +103,11 @@ struct ImportDumpArgs {
     /// Lines per transaction.
     #[arg(long, default_value_t = import::DEFAULT_BATCH, value_parser = clap::value_parser!(u64).range(1..=100_000).map(|n| n as usize))]
     batch: usize,
+    /// Batches stored at once, each in its own transaction on its own
+    /// database connection. More than the database server has cores gains
+    /// nothing.
+    #[arg(long, default_value_t = import::IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..=64).map(|n| n as usize))]
+    in_flight: usize,
     /// Leave out tags, genres, ratings and annotations, which MusicBrainz
     /// licenses under CC BY-NC-SA (the rest is CC0).
     #[arg(long)]
@@ -198,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
             });
             let options = ImportOptions {
                 batch: args.batch,
+                in_flight: args.in_flight,
                 core_only: args.core_only,
                 dumped_at: args.dumped_at,
             };

@@ -7,10 +7,11 @@
 //! time, so freshness treats it like a fetch made then. A row fetched
 //! after the dump was made is newer and is left alone. Each batch notifies
 //! what it stored, as a worker's fill does, so running query-apis drop
-//! their copies on its commit. Each batch commits
-//! its entities together with the file's progress, so an import stopped at
-//! any point resumes after the last committed line and stores nothing
-//! twice; storing the same line again changes nothing.
+//! their copies on its commit. Each batch commits its entities together
+//! with a record of its lines (migration V12), so an import stopped at any
+//! point, with several batches in flight, resumes with the lines no batch
+//! committed and stores nothing twice; storing the same line again changes
+//! nothing.
 
 use std::time::SystemTime;
 
@@ -28,13 +29,18 @@ use crate::notify::Filled;
 pub struct ImportState {
     /// The dump it belongs to (its `TIMESTAMP`).
     pub dumped_at: SystemTime,
-    /// Lines read and committed: the next run starts after them.
+    /// Lines committed without a gap from the first: the next run starts
+    /// after them.
     pub lines: i64,
     pub stored: i64,
     /// Entities left alone because the cache holds a newer fetch.
     pub newer: i64,
     pub bad: i64,
     pub finished: bool,
+    /// Lines committed beyond a gap (first and last line of each batch, in
+    /// order): batches that were in flight with an earlier one that did
+    /// not commit. The next run skips them.
+    pub done: Vec<(i64, i64)>,
 }
 
 /// What one batch did.
@@ -47,7 +53,7 @@ pub struct BatchOutcome {
 /// The state of `source` for the dump made at `dumped_at`: as recorded when
 /// it is of that dump, else a fresh start (recorded so).
 pub async fn begin(
-    client: &impl GenericClient,
+    client: &mut deadpool_postgres::Client,
     source: &str,
     dumped_at: SystemTime,
 ) -> Result<ImportState, DbError> {
@@ -60,33 +66,101 @@ pub async fn begin(
             &[&source, &dumped_at],
         )
         .await?;
-    let row = client
+    let tx = client.transaction().await?;
+    let state = fold(&tx, source).await?;
+    tx.commit().await?;
+    Ok(state)
+}
+
+/// Folds the batches recorded for `source` into its row: every batch's
+/// counts into the totals, and the batches that continue the committed
+/// lines into them (those rows are deleted; the others keep their lines,
+/// with their counts taken). Rows of another dump are dropped.
+async fn fold(tx: &impl GenericClient, source: &str) -> Result<ImportState, DbError> {
+    let row = tx
         .query_one(
             "SELECT dumped_at, lines, stored, newer, bad, finished_at IS NOT NULL AS finished \
-             FROM dump_import WHERE source = $1",
+             FROM dump_import WHERE source = $1 FOR UPDATE",
             &[&source],
         )
         .await?;
-    Ok(ImportState {
+    let mut state = ImportState {
         dumped_at: row.get("dumped_at"),
         lines: row.get("lines"),
         stored: row.get("stored"),
         newer: row.get("newer"),
         bad: row.get("bad"),
         finished: row.get("finished"),
-    })
+        done: Vec::new(),
+    };
+    tx.execute(
+        "DELETE FROM dump_import_batch WHERE source = $1 AND dumped_at <> $2",
+        &[&source, &state.dumped_at],
+    )
+    .await?;
+    let batches = tx
+        .query(
+            "SELECT first_line, last_line, stored, newer, bad FROM dump_import_batch \
+             WHERE source = $1 ORDER BY first_line",
+            &[&source],
+        )
+        .await?;
+    for batch in &batches {
+        let (first, last): (i64, i64) = (batch.get(0), batch.get(1));
+        state.stored += batch.get::<_, i64>(2);
+        state.newer += batch.get::<_, i64>(3);
+        state.bad += batch.get::<_, i64>(4);
+        if state.done.is_empty() && first <= state.lines + 1 {
+            state.lines = state.lines.max(last);
+        } else {
+            state.done.push((first, last));
+        }
+    }
+    let params: [&(dyn ToSql + Sync); 5] = [
+        &source,
+        &state.lines,
+        &state.stored,
+        &state.newer,
+        &state.bad,
+    ];
+    tx.execute(
+        "UPDATE dump_import SET lines = $2, stored = $3, newer = $4, bad = $5, updated_at = now() \
+         WHERE source = $1",
+        &params,
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM dump_import_batch WHERE source = $1 AND last_line <= $2",
+        &[&source, &state.lines],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE dump_import_batch SET stored = 0, newer = 0, bad = 0 WHERE source = $1",
+        &[&source],
+    )
+    .await?;
+    Ok(state)
+}
+
+/// Lines `first..=last` of a dump file, as one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lines {
+    pub first: i64,
+    pub last: i64,
 }
 
 /// Stores one batch of `entity_type` entities with the documents they were
-/// read from, and moves `source`'s progress to `lines` (`bad` more of them
+/// read from, and records that `source`'s `lines` are done (`bad` of them
 /// could not be read). Run in a transaction; it commits both or neither.
+/// Batches of one file may be stored at once, in separate transactions.
+#[allow(clippy::too_many_arguments)]
 pub async fn store_batch(
     tx: &impl GenericClient,
     source: &str,
     entity_type: EntityType,
     dumped_at: SystemTime,
     batch: &[(Entity, Document)],
-    lines: i64,
+    lines: Lines,
     bad: i64,
 ) -> Result<BatchOutcome, DbError> {
     let (table, _, _) = super::browse::table(entity_type);
@@ -116,23 +190,47 @@ pub async fn store_batch(
     // Running query-apis drop their copies (hot tier) and raise their
     // replica floor on commit, as for a worker's fill.
     outcome::notify_all(tx, &stored).await?;
-    let params: [&(dyn ToSql + Sync); 5] = [&source, &lines, &outcome.stored, &outcome.newer, &bad];
+    // Only this batch's own row: batches in flight together never wait on
+    // each other's progress.
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &source,
+        &dumped_at,
+        &lines.first,
+        &lines.last,
+        &outcome.stored,
+        &outcome.newer,
+        &bad,
+    ];
     tx.execute(
-        "UPDATE dump_import SET lines = $2, stored = stored + $3, newer = newer + $4, \
-           bad = bad + $5, updated_at = now() WHERE source = $1",
+        "INSERT INTO dump_import_batch \
+           (source, dumped_at, first_line, last_line, stored, newer, bad) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (source, first_line) DO UPDATE SET \
+           last_line = GREATEST(dump_import_batch.last_line, EXCLUDED.last_line), \
+           stored = dump_import_batch.stored + EXCLUDED.stored, \
+           newer = dump_import_batch.newer + EXCLUDED.newer, \
+           bad = dump_import_batch.bad + EXCLUDED.bad",
         &params,
     )
     .await?;
     Ok(outcome)
 }
 
-/// Records that `source` was read to its end.
-pub async fn finish(client: &impl GenericClient, source: &str) -> Result<(), DbError> {
-    client
-        .execute(
-            "UPDATE dump_import SET finished_at = now(), updated_at = now() WHERE source = $1",
-            &[&source],
-        )
-        .await?;
+/// Records that `source` was read to its end, every batch of it committed:
+/// folds its batches into its totals.
+pub async fn finish(client: &mut deadpool_postgres::Client, source: &str) -> Result<(), DbError> {
+    let tx = client.transaction().await?;
+    fold(&tx, source).await?;
+    tx.execute(
+        "DELETE FROM dump_import_batch WHERE source = $1",
+        &[&source],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE dump_import SET finished_at = now(), updated_at = now() WHERE source = $1",
+        &[&source],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -104,6 +104,12 @@ impl DbError {
         }
     }
 
+    /// True when PostgreSQL aborted the transaction to break a deadlock
+    /// (SQLSTATE 40P01): the same transaction, run again, may well succeed.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, DbError::Query(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED))
+    }
+
     /// True when the connection itself is gone, whatever the statement:
     /// closed, broken in transit, or ended by the server (SQLSTATE 57P01
     /// `admin_shutdown`, 57P02 `crash_shutdown`, class 08 connection

@@ -343,6 +343,61 @@ async fn an_import_stopped_anywhere_resumes_after_its_last_commit() {
     );
 }
 
+/// Batches are stored two at a time, so a crash can leave a later batch
+/// committed and an earlier one not: the next run reads the gap and what
+/// follows, and skips the lines that batch committed.
+#[tokio::test]
+async fn a_batch_committed_beyond_a_gap_is_not_stored_again_and_the_gap_is() {
+    let db = TestDatabase::migrated().await;
+    let dump = dump();
+    let options = ImportOptions {
+        batch: 4,
+        ..ImportOptions::default()
+    };
+    import(&db, &dump.paths[..1], &options).await.unwrap();
+    let client = db.connect().await;
+    // As a crash leaves it: lines 1-4 and 9-12 committed, 5-8 not.
+    client
+        .batch_execute(
+            "UPDATE dump_import SET lines = 4, stored = 3, bad = 1, finished_at = NULL; \
+             INSERT INTO dump_import_batch \
+               (source, dumped_at, first_line, last_line, stored, newer, bad) \
+             SELECT source, dumped_at, 9, 12, 3, 0, 0 FROM dump_import; \
+             UPDATE release SET title = 'stored before the crash'",
+        )
+        .await
+        .unwrap();
+    let resumed = import(&db, &dump.paths[..1], &options).await.unwrap();
+    // Lines 1-4 hold 3 releases and a line cut off; 9-12 hold 3 releases
+    // and a blank line; line 8 is an error body.
+    assert_eq!(resumed.stored as usize, dump.releases - 6, "{resumed}");
+    assert_eq!(resumed.bad, 1, "only line 8: {resumed}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM release WHERE title = 'stored before the crash'")
+            .await,
+        6,
+        "lines committed before the crash were read again"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM release WHERE fetched_at IS NOT NULL")
+            .await as usize,
+        dump.releases
+    );
+    // The totals count every line once, and nothing is left to fold.
+    let row = client
+        .query_one(
+            "SELECT lines, stored, bad, finished_at IS NOT NULL FROM dump_import",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0) as usize, dump.releases + 3);
+    assert_eq!(row.get::<_, i64>(1) as usize, dump.releases);
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert!(row.get::<_, bool>(3));
+    assert_eq!(db.count("SELECT count(*) FROM dump_import_batch").await, 0);
+}
+
 #[tokio::test]
 async fn rows_fetched_after_the_dump_are_left_alone() {
     let db = TestDatabase::migrated().await;
