@@ -32,7 +32,7 @@ use musicmeta_shared::config::DatabaseConfig;
 use musicmeta_shared::db::{self, DbError, dumps};
 use musicmeta_shared::domain::{Document, Entity};
 use musicmeta_shared::mbid::EntityType;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{RwLock, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::progress::{Progress, Reporter, Unit, rate};
@@ -43,9 +43,12 @@ pub const DEFAULT_BATCH: usize = 500;
 /// one, the import was bound by one PostgreSQL backend on one core; two
 /// stored 1.4× as many releases a second on two cores (docs/benchmarks.md).
 pub const IN_FLIGHT: usize = 2;
-/// Attempts at a batch that PostgreSQL aborted to break a deadlock with
-/// the other batch in flight (both upsert the stubs of shared artists,
-/// labels and recordings, in their own orders).
+/// Attempts at a batch that PostgreSQL aborted to break a deadlock. Batches
+/// in flight together upsert the stubs of shared artists, labels and
+/// recordings (Various Artists, `[no label]`) in their own orders, so they
+/// can deadlock each other; a batch that lost once is stored again alone
+/// (see [`store`]), and only a deadlock with another program (a worker's
+/// fill) can make it lose again.
 const ATTEMPTS: u32 = 5;
 /// The keys MusicBrainz licenses under CC BY-NC-SA rather than CC0.
 const NON_CC0_KEYS: [&str; 4] = ["tags", "genres", "rating", "annotation"];
@@ -214,6 +217,7 @@ pub async fn run(
     // Batches being stored. A file begins and ends only with none in
     // flight, so its totals and `finished` see every batch.
     let mut in_flight = FuturesUnordered::new();
+    let turns = Arc::new(RwLock::new(()));
     let result = loop {
         let message = tokio::select! {
             // Settle stored batches first, so their slots free up.
@@ -307,6 +311,7 @@ pub async fn run(
                 }
                 in_flight.push(store(
                     pool.clone(),
+                    turns.clone(),
                     Batch {
                         source: source.clone(),
                         entity_type: *entity_type,
@@ -363,12 +368,25 @@ struct Batch {
     bad: i64,
 }
 
-/// Stores `batch` in its own transaction on its own connection; a batch
-/// chosen as a deadlock's victim is stored again.
-async fn store(pool: Pool, batch: Batch) -> Result<(dumps::BatchOutcome, i64), ImportError> {
+/// Stores `batch` in its own transaction on its own connection. Batches
+/// share `turns` while they store; one chosen as a deadlock's victim takes
+/// it for itself, so it is stored again once the others in flight have
+/// committed, and while it is, no other batch starts: it cannot deadlock
+/// with them again.
+async fn store(
+    pool: Pool,
+    turns: Arc<RwLock<()>>,
+    batch: Batch,
+) -> Result<(dumps::BatchOutcome, i64), ImportError> {
     let mut client = pool.get().await.map_err(DbError::from)?;
     let mut attempt = 1;
     loop {
+        // Held until this attempt's transaction has ended.
+        let (_shared, _alone) = if attempt == 1 {
+            (Some(turns.read().await), None)
+        } else {
+            (None, Some(turns.write().await))
+        };
         let stored = async {
             let tx = client.transaction().await?;
             let outcome = dumps::store_batch(
