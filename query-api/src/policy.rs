@@ -17,7 +17,6 @@ use std::time::{Duration, Instant, SystemTime};
 use musicmeta_shared::config::CacheConfig;
 use musicmeta_shared::db::redirects::{Resolved, resolve_redirects};
 use musicmeta_shared::db::{CacheStateRepository, DbError, EntityRepository};
-use musicmeta_shared::domain::Cached;
 use musicmeta_shared::fetch_requests::{FetchRequests, Request, Requested};
 use musicmeta_shared::jobs::{FetchJob, Lane};
 use musicmeta_shared::mbid::{EntityType, Mbid};
@@ -200,8 +199,8 @@ where
         }
     }
 
-    /// The entity under `mbid` from the hot tier, or from the database (and
-    /// encoded once, there, for the hot tier).
+    /// The entity under `mbid` from the hot tier, or its stored answer from
+    /// the database, built there on the first read that finds none.
     async fn load<T>(&self, mbid: Mbid) -> Result<Option<HotEntry>, DbError>
     where
         T: Hot,
@@ -213,10 +212,19 @@ where
             return Ok(Some(entry));
         }
         let ticket = hot.ticket(&key);
-        let Some(Cached::<T> { entity, fetched_at }) = self.inner.repo.find(mbid).await? else {
-            return Ok(None);
+        let repo = &self.inner.repo;
+        let stored = match repo.find_answer(mbid).await? {
+            Some(stored) => stored,
+            None => {
+                let Some(built) = repo.build_answer(mbid, T::encode).await? else {
+                    return Ok(None);
+                };
+                metrics::counter!(names::ANSWERS_BUILT, "entity_type" => T::TYPE.as_str())
+                    .increment(1);
+                built
+            }
         };
-        let entry = HotEntry::new(fetched_at, entity.encode());
+        let entry = HotEntry::new(stored.fetched_at, stored.body);
         hot.insert(ticket, key, &entry);
         Ok(Some(entry))
     }

@@ -48,6 +48,9 @@ pub mod names {
     /// Copies the hot tier let go, by `cause`: capacity (the memory budget),
     /// expired (`cache.hot_ttl_secs`), invalidated (a fill's notification).
     pub const HOT_TIER_EVICTIONS: &str = "musicmeta_hot_tier_evictions_total";
+    /// Stored answers built by a read that found none, by `entity_type`
+    /// (first reads, and reads after a write voided the answer).
+    pub const ANSWERS_BUILT: &str = "musicmeta_answers_built_total";
     /// Cache reads by the `server` that answered them (primary, replica),
     /// when `database.read_urls` is set.
     pub const DB_READS: &str = "musicmeta_db_reads_total";

@@ -6,6 +6,8 @@
 //!   binaries and run under an advisory lock.
 //! - [`repository`]: the traits the cache policy depends on, one per aggregate.
 //! - [`read`]: loading cached entities with their nested data.
+//! - [`answers`]: each entity's finished answer, one probe to read, voided
+//!   by triggers whenever what it embeds changes.
 //! - [`write`]: idempotent upserts of fetched entities, one transaction each.
 //! - [`outcome`]: negative cache, recorded redirects, fill notifications.
 //! - [`redirects`]: following merged MBIDs, one rule for every reader.
@@ -17,6 +19,7 @@
 //!
 //! All SQL is parameterized; no value is ever formatted into a statement.
 
+pub mod answers;
 pub mod browse;
 pub mod connection;
 mod details;

@@ -2,7 +2,8 @@
 //! PostgreSQL implementation [`PgStore`].
 //!
 //! One [`EntityRepository`] per aggregate (artist, release group, release,
-//! recording, label) reads an entity with its nested data; the
+//! recording, label) reads an entity with its nested data, or its stored
+//! answer; the
 //! [`CacheStateRepository`] answers what the cache knows *about* an MBID
 //! (when it was fetched, a remembered 404 or redirect) and whether it is
 //! fresh; the [`CatalogRepository`] reads browse lists and search results
@@ -14,7 +15,10 @@
 use std::future::Future;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use deadpool_postgres::Pool;
+
+use super::answers::{self, StoredAnswer};
 
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
@@ -24,7 +28,7 @@ use crate::catalog::{
     BrowseKey, BrowseList, Hit, ListState, Relation, SearchFilter, SearchKey, Summary,
 };
 use crate::domain::{
-    Artist, Cached, Entity, FetchOutcome, Label, Recording, Release, ReleaseGroup,
+    Artist, Cached, CachedEntity, Entity, FetchOutcome, Label, Recording, Release, ReleaseGroup,
 };
 use crate::jobs::document_id;
 use crate::mbid::{EntityType, Mbid};
@@ -34,6 +38,21 @@ use crate::notify::Filled;
 /// others, never fetched) are not returned.
 pub trait EntityRepository<T>: Send + Sync {
     fn find(&self, mbid: Mbid) -> impl Future<Output = Result<Option<Cached<T>>, DbError>> + Send;
+
+    /// The entity's stored answer, if built and not voided since
+    /// ([`answers`]): one primary-key probe.
+    fn find_answer(
+        &self,
+        mbid: Mbid,
+    ) -> impl Future<Output = Result<Option<StoredAnswer>, DbError>> + Send;
+
+    /// Builds the entity's answer with `encode` and stores it; `None` when
+    /// the entity is not cached.
+    fn build_answer(
+        &self,
+        mbid: Mbid,
+        encode: fn(T) -> Bytes,
+    ) -> impl Future<Output = Result<Option<StoredAnswer>, DbError>> + Send;
 }
 
 /// What the cache knows about an MBID besides the entity itself.
@@ -245,6 +264,27 @@ macro_rules! entity_repository {
                         |client| async move { $load(&client, mbid).await },
                     )
                     .await
+            }
+
+            async fn find_answer(&self, mbid: Mbid) -> Result<Option<StoredAnswer>, DbError> {
+                self.replicas
+                    .find(&self.pool, |client| async move {
+                        answers::find(&client, <$ty as CachedEntity>::TYPE, mbid).await
+                    })
+                    .await
+            }
+
+            async fn build_answer(
+                &self,
+                mbid: Mbid,
+                encode: fn($ty) -> Bytes,
+            ) -> Result<Option<StoredAnswer>, DbError> {
+                // On the primary: a build writes, and must read what the
+                // writers that void answers committed.
+                with_client(&self.pool, |mut client| async move {
+                    answers::build::<$ty>(&mut client, mbid, encode).await
+                })
+                .await
             }
         }
     };

@@ -3,6 +3,7 @@
 //! the harness). One binary links once, where twenty linked twenty times;
 //! nextest still runs every test in its own process.
 
+mod answers;
 mod backfill;
 mod bench_smoke;
 mod cache;

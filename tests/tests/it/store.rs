@@ -13,7 +13,7 @@ use musicmeta_tests::database::TestDatabase;
 use musicmeta_tests::fixtures;
 
 /// A lookup to store, or a browse page of `relation` under `parent`.
-enum Step {
+pub(crate) enum Step {
     Lookup(EntityType, Vec<u8>),
     Browse {
         parent: (EntityType, Mbid),
@@ -57,7 +57,7 @@ fn parent_mbid(entity_type: EntityType, prefix: &str) -> Mbid {
 
 /// Releases first (their credits, tracks and labels make stubs that the
 /// later lookups fill), the rest interleaved, browse pages in between.
-fn steps() -> Vec<Step> {
+pub(crate) fn steps() -> Vec<Step> {
     let dir = fixtures::dir();
     let mut steps = Vec::new();
     for entity_type in [
@@ -116,45 +116,53 @@ fn steps() -> Vec<Step> {
     steps
 }
 
+/// Stores one step as the worker would; false when its body does not parse
+/// (some recordings are error pages).
+pub(crate) async fn store_step(store: &PgStore, step: &Step) -> bool {
+    match step {
+        Step::Lookup(entity_type, body) => {
+            let Ok(entity) = parse_entity(*entity_type, body) else {
+                return false;
+            };
+            // Stored as received, as the worker stores a response.
+            let raw = Document::new(body.clone());
+            let mbid = entity.mbid();
+            store
+                .store(
+                    *entity_type,
+                    mbid,
+                    FetchOutcome::Found {
+                        entity,
+                        document: raw,
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("storing {entity_type} {mbid}: {e}"));
+        }
+        Step::Browse {
+            parent,
+            relation,
+            item_type,
+            body,
+        } => {
+            let Ok(page) = parse_browse(*item_type, body) else {
+                return false;
+            };
+            store
+                .store_browse_page(*parent, *relation, &page.items, page.received, page.total)
+                .await
+                .unwrap_or_else(|e| panic!("storing a browse page under {parent:?}: {e}"));
+        }
+    }
+    true
+}
+
 async fn store_all(store: &PgStore, steps: &[Step]) -> usize {
     let mut stored = 0;
     for step in steps {
-        match step {
-            Step::Lookup(entity_type, body) => {
-                let Ok(entity) = parse_entity(*entity_type, body) else {
-                    continue;
-                };
-                // Stored as received, as the worker stores a response.
-                let raw = Document::new(body.clone());
-                let mbid = entity.mbid();
-                store
-                    .store(
-                        *entity_type,
-                        mbid,
-                        FetchOutcome::Found {
-                            entity,
-                            document: raw,
-                        },
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("storing {entity_type} {mbid}: {e}"));
-            }
-            Step::Browse {
-                parent,
-                relation,
-                item_type,
-                body,
-            } => {
-                let Ok(page) = parse_browse(*item_type, body) else {
-                    continue;
-                };
-                store
-                    .store_browse_page(*parent, *relation, &page.items, page.received, page.total)
-                    .await
-                    .unwrap_or_else(|e| panic!("storing a browse page under {parent:?}: {e}"));
-            }
+        if store_step(store, step).await {
+            stored += 1;
         }
-        stored += 1;
     }
     stored
 }

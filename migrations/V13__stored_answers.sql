@@ -1,0 +1,153 @@
+-- The finished gRPC answer of each entity (its encoded `musicmeta.v1`
+-- message), so a cached read that misses the hot tier is one primary-key
+-- probe instead of the 4–8 statements and hundreds of index probes that
+-- assemble it from the tables.
+--
+-- query-api builds an answer on the first read that finds none
+-- (`shared::db::answers`): it locks the row first, then reads the entity,
+-- then stores the body. Every change to an entity, or to a row another
+-- entity's answer embeds (an artist's name in a release's credits), voids
+-- the answers concerned *in the same transaction*, through the triggers
+-- below — whichever program writes (worker fill, dump import, rederive).
+-- Voiding upserts the row (body NULL) even where no answer was built yet,
+-- so a build racing a write always meets the writer's row lock: it either
+-- commits before the write voids it, or waits and reads what was
+-- committed. Voided rows stay as tombstones; they cost a row each.
+CREATE TABLE stored_answer (
+    entity_type text NOT NULL,
+    mbid        uuid NOT NULL,
+    body        bytea,
+    fetched_at  timestamptz,
+    PRIMARY KEY (entity_type, mbid),
+    CHECK ((body IS NULL) = (fetched_at IS NULL))
+);
+ALTER TABLE stored_answer ALTER COLUMN body SET COMPRESSION lz4;
+
+-- Voids the answers of `ids` (of one kind). One statement, in key order, so
+-- two writers voiding overlapping sets take the row locks in one order.
+CREATE FUNCTION stored_answer_void(kind text, ids uuid[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO stored_answer (entity_type, mbid)
+    SELECT DISTINCT kind, id FROM unnest(ids) AS id WHERE id IS NOT NULL ORDER BY 2
+    ON CONFLICT (entity_type, mbid) DO UPDATE SET body = NULL, fetched_at = NULL
+$$;
+
+-- Voids the answers that embed a row of entity `kind` `id`: what the reads
+-- in shared/src/db/read.rs join. A release embeds its group, labels,
+-- recordings and the artists of every credit it shows (its own, its
+-- tracks', their recordings', its group's); a release group lists its
+-- releases; recordings and release groups show their credits.
+CREATE FUNCTION stored_answer_void_embedding(kind text, id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    CASE kind
+    WHEN 'artist' THEN
+        PERFORM stored_answer_void('release-group', ARRAY(
+            SELECT mbid FROM artist_credit
+            WHERE artist_mbid = id AND entity_type = 'release-group'));
+        PERFORM stored_answer_void('recording', ARRAY(
+            SELECT mbid FROM artist_credit
+            WHERE artist_mbid = id AND entity_type = 'recording'));
+        PERFORM stored_answer_void('release', ARRAY(
+            SELECT c.mbid FROM artist_credit c
+            WHERE c.artist_mbid = id AND c.entity_type = 'release'
+            UNION
+            SELECT t.release_mbid FROM artist_credit c JOIN track t ON t.mbid = c.mbid
+            WHERE c.artist_mbid = id AND c.entity_type = 'track'
+            UNION
+            SELECT t.release_mbid FROM artist_credit c JOIN track t ON t.recording_mbid = c.mbid
+            WHERE c.artist_mbid = id AND c.entity_type = 'recording'
+            UNION
+            SELECT r.mbid FROM artist_credit c JOIN release r ON r.release_group_mbid = c.mbid
+            WHERE c.artist_mbid = id AND c.entity_type = 'release-group'));
+    WHEN 'label' THEN
+        PERFORM stored_answer_void('release', ARRAY(
+            SELECT release_mbid FROM release_label WHERE label_mbid = id));
+    WHEN 'recording' THEN
+        PERFORM stored_answer_void('release', ARRAY(
+            SELECT release_mbid FROM track WHERE recording_mbid = id));
+    WHEN 'release-group' THEN
+        PERFORM stored_answer_void('release', ARRAY(
+            SELECT mbid FROM release WHERE release_group_mbid = id));
+    ELSE
+        NULL;
+    END CASE;
+END
+$$;
+
+-- On an entity table (TG_ARGV[0] names the kind). A new row is embedded
+-- nowhere yet, except that a release joins its group's list; a changed or
+-- deleted row voids its own answer and every answer that embeds it. Child
+-- rows (tracks, credits, aliases, ISRCs…) are only written with their
+-- entity's row, whose change fires this.
+CREATE FUNCTION stored_answer_on_entity() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    kind text := TG_ARGV[0];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF kind = 'release' THEN
+            PERFORM stored_answer_void('release-group', ARRAY[NEW.release_group_mbid]);
+        END IF;
+        RETURN NULL;
+    END IF;
+    PERFORM stored_answer_void(kind, ARRAY[OLD.mbid]);
+    PERFORM stored_answer_void_embedding(kind, OLD.mbid);
+    IF kind = 'release' THEN
+        IF TG_OP = 'UPDATE' THEN
+            PERFORM stored_answer_void('release-group',
+                ARRAY[OLD.release_group_mbid, NEW.release_group_mbid]);
+        ELSE
+            PERFORM stored_answer_void('release-group', ARRAY[OLD.release_group_mbid]);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER artist_voids_answers AFTER INSERT OR DELETE ON artist
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('artist');
+CREATE TRIGGER artist_change_voids_answers AFTER UPDATE ON artist
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stored_answer_on_entity('artist');
+CREATE TRIGGER label_voids_answers AFTER INSERT OR DELETE ON label
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('label');
+CREATE TRIGGER label_change_voids_answers AFTER UPDATE ON label
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stored_answer_on_entity('label');
+CREATE TRIGGER recording_voids_answers AFTER INSERT OR DELETE ON recording
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('recording');
+CREATE TRIGGER recording_change_voids_answers AFTER UPDATE ON recording
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stored_answer_on_entity('recording');
+CREATE TRIGGER release_group_voids_answers AFTER INSERT OR DELETE ON release_group
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('release-group');
+CREATE TRIGGER release_group_change_voids_answers AFTER UPDATE ON release_group
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stored_answer_on_entity('release-group');
+CREATE TRIGGER release_voids_answers AFTER INSERT OR DELETE ON release
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('release');
+CREATE TRIGGER release_change_voids_answers AFTER UPDATE ON release
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stored_answer_on_entity('release');
+
+-- An artist's and a release group's answers say whether their list is
+-- complete (`aggregate_state.complete`).
+CREATE FUNCTION stored_answer_on_aggregate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.complete THEN
+        PERFORM stored_answer_void(OLD.entity_type, ARRAY[OLD.mbid]);
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.complete THEN
+        PERFORM stored_answer_void(NEW.entity_type, ARRAY[NEW.mbid]);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER aggregate_state_voids_answers AFTER INSERT OR DELETE ON aggregate_state
+    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_aggregate();
+CREATE TRIGGER aggregate_state_change_voids_answers AFTER UPDATE ON aggregate_state
+    FOR EACH ROW WHEN (OLD.complete IS DISTINCT FROM NEW.complete)
+    EXECUTE FUNCTION stored_answer_on_aggregate();
