@@ -14,6 +14,17 @@
 //!
 //! writes `releases.txt` and `artists.txt` (one MBID a line) to the keys
 //! folder, and prints how many releases per second were stored.
+//!
+//! Beyond `--synthesized` releases (5,000), the rest are copies made in
+//! SQL, a few thousand releases a second instead of a few hundred: each
+//! round copies every synthesized release with its release group, media,
+//! tracks, recordings, ISRCs, credits, labels and annotations, every MBID
+//! mapped to `md5(mbid/round)` (artists and labels are shared, as on real
+//! releases of one artist). Triggers and foreign-key checks are off for the
+//! copy (`session_replication_role = replica`): the database is new, so no
+//! stored answer exists to void. A copy's `raw` document still names its
+//! original's MBIDs; the gRPC reads, which the scaling series measures, do
+//! not read it.
 
 #[path = "../synth.rs"]
 mod synth;
@@ -52,6 +63,11 @@ struct Args {
     /// from where the first ended adds new ones instead of rewriting them.
     #[arg(long, default_value_t = 0)]
     first: u64,
+    /// How many of them are synthesized and stored through the production
+    /// upsert; the rest are copies of those, made in SQL (see the module
+    /// docs). 0: all synthesized.
+    #[arg(long, default_value_t = 5_000)]
+    synthesized: u64,
     /// Connections writing at once.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -111,7 +127,11 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the database")?;
 
     let started = Instant::now();
-    let end = args.first + args.releases;
+    let synthesized = match args.synthesized {
+        0 => args.releases,
+        n => n.min(args.releases),
+    };
+    let end = args.first + synthesized;
     let next = Arc::new(AtomicU64::new(args.first));
     let mut writers = Vec::new();
     for _ in 0..args.connections {
@@ -142,6 +162,14 @@ async fn main() -> anyhow::Result<()> {
         stored.releases.extend(part.releases);
         stored.artists.extend(part.artists);
     }
+    let copied = if args.releases > synthesized {
+        let client = pool.get().await?;
+        copy_releases(&client, &stored.releases, args.releases - synthesized).await?
+    } else {
+        Vec::new()
+    };
+    let copies = copied.len();
+    stored.releases.extend(copied);
     let seconds = started.elapsed().as_secs_f64();
     let rate = args.releases as f64 / seconds;
 
@@ -157,6 +185,8 @@ async fn main() -> anyhow::Result<()> {
                 "releases": stored.releases.len(),
                 "artists": stored.artists.len(),
                 "templates": templates.release_count(),
+                "synthesized": synthesized,
+                "copies": copies,
                 "connections": args.connections,
                 "seconds": seconds,
                 "releases_per_s": rate,
@@ -164,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "seed: stored {} releases and {} artists (from {} recorded releases) in {seconds:.1} s: {rate:.0} releases/s over {} connections",
+            "seed: stored {} releases ({copies} of them copies) and {} artists (from {} recorded releases) in {seconds:.1} s: {rate:.0} releases/s over {} connections",
             stored.releases.len(),
             stored.artists.len(),
             templates.release_count(),
@@ -203,6 +233,159 @@ async fn store_release(
         stored.artists.push(artist);
     }
     Ok(())
+}
+
+/// Which rows a copy round takes, per table: those belonging to the first
+/// `$2` synthesized releases (the `seed_*` sets), and the columns holding
+/// MBIDs to map to the copy's.
+const COPIED: &[(&str, &str, &[&str])] = &[
+    (
+        "release_group",
+        "mbid IN (SELECT mbid FROM seed_group WHERE n < $2)",
+        &["mbid"],
+    ),
+    (
+        "recording",
+        "mbid IN (SELECT mbid FROM seed_recording WHERE n < $2)",
+        &["mbid"],
+    ),
+    (
+        "recording_isrc",
+        "recording_mbid IN (SELECT mbid FROM seed_recording WHERE n < $2)",
+        &["recording_mbid"],
+    ),
+    (
+        "release",
+        "mbid IN (SELECT mbid FROM seed_release WHERE n < $2)",
+        &["mbid", "release_group_mbid"],
+    ),
+    (
+        "medium",
+        "release_mbid IN (SELECT mbid FROM seed_release WHERE n < $2)",
+        &["release_mbid"],
+    ),
+    (
+        "track",
+        "release_mbid IN (SELECT mbid FROM seed_release WHERE n < $2)",
+        &["mbid", "release_mbid", "recording_mbid"],
+    ),
+    (
+        "release_label",
+        "release_mbid IN (SELECT mbid FROM seed_release WHERE n < $2)",
+        &["release_mbid"],
+    ),
+    (
+        "artist_credit",
+        "(entity_type, mbid) IN (SELECT kind, mbid FROM seed_owned WHERE n < $2)",
+        &["mbid"],
+    ),
+    (
+        "entity_alias",
+        "(entity_type, mbid) IN (SELECT kind, mbid FROM seed_owned WHERE n < $2)",
+        &["mbid"],
+    ),
+    (
+        "entity_tag",
+        "(entity_type, mbid) IN (SELECT kind, mbid FROM seed_owned WHERE n < $2)",
+        &["mbid"],
+    ),
+    (
+        "entity_url",
+        "(entity_type, mbid) IN (SELECT kind, mbid FROM seed_owned WHERE n < $2)",
+        &["mbid"],
+    ),
+];
+
+/// Adds `count` copies of the `synthesized` releases (see the module docs),
+/// in rounds of one copy of each, one transaction a round; their MBIDs.
+async fn copy_releases(
+    client: &deadpool_postgres::Client,
+    synthesized: &[Uuid],
+    count: u64,
+) -> anyhow::Result<Vec<Uuid>> {
+    client
+        .execute(
+            "CREATE TEMP TABLE seed_release AS SELECT mbid, (ord - 1)::int AS n \
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS u (mbid, ord)",
+            &[&synthesized],
+        )
+        .await?;
+    client
+        .batch_execute(
+            "SET session_replication_role = replica;
+             CREATE FUNCTION pg_temp.seed_copy(u uuid, k int) RETURNS uuid
+               LANGUAGE sql IMMUTABLE AS $$ SELECT md5(u::text || '/' || k::text)::uuid $$;
+             CREATE TEMP TABLE seed_group AS
+               SELECT DISTINCT ON (r.release_group_mbid) r.release_group_mbid AS mbid, s.n
+               FROM release r JOIN seed_release s USING (mbid)
+               WHERE r.release_group_mbid IS NOT NULL ORDER BY r.release_group_mbid, s.n;
+             CREATE TEMP TABLE seed_track AS
+               SELECT t.mbid, s.n FROM track t JOIN seed_release s ON s.mbid = t.release_mbid;
+             CREATE TEMP TABLE seed_recording AS
+               SELECT DISTINCT ON (t.recording_mbid) t.recording_mbid AS mbid, s.n
+               FROM track t JOIN seed_release s ON s.mbid = t.release_mbid
+               ORDER BY t.recording_mbid, s.n;
+             CREATE TEMP TABLE seed_owned AS
+               SELECT 'release' AS kind, mbid, n FROM seed_release
+               UNION ALL SELECT 'track', mbid, n FROM seed_track
+               UNION ALL SELECT 'recording', mbid, n FROM seed_recording
+               UNION ALL SELECT 'release-group', mbid, n FROM seed_group;
+             CREATE INDEX ON seed_owned (kind, mbid);
+             ANALYZE seed_release, seed_group, seed_track, seed_recording, seed_owned;",
+        )
+        .await?;
+    let per_round: u64 = client
+        .query_one("SELECT count(*) FROM seed_release", &[])
+        .await?
+        .get::<_, i64>(0)
+        .try_into()?;
+    anyhow::ensure!(per_round > 0, "no stored release to copy");
+    let mut statements = Vec::new();
+    for (table, rows, mapped) in COPIED {
+        let columns: Vec<String> = client
+            .query(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+                &[table],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| match mapped.contains(&c.as_str()) {
+                true => format!("pg_temp.seed_copy({c}, $1)"),
+                false => c.clone(),
+            })
+            .collect();
+        // Names from the schema and this table, not from input.
+        statements.push(format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE {rows}",
+            columns.join(", "),
+            values.join(", "),
+        ));
+    }
+    let keys_sql = "SELECT pg_temp.seed_copy(mbid, $1) FROM seed_release WHERE n < $2 ORDER BY n";
+    let mut copied = Vec::with_capacity(usize::try_from(count)?);
+    let mut round: i32 = 0;
+    while (copied.len() as u64) < count {
+        round += 1;
+        let take = i32::try_from(per_round.min(count - copied.len() as u64))?;
+        client.batch_execute("BEGIN").await?;
+        for sql in &statements {
+            client.execute(sql.as_str(), &[&round, &take]).await?;
+        }
+        client.batch_execute("COMMIT").await?;
+        for row in client.query(keys_sql, &[&round, &take]).await? {
+            copied.push(row.get(0));
+        }
+    }
+    client
+        .batch_execute("ANALYZE; RESET session_replication_role")
+        .await?;
+    Ok(copied)
 }
 
 fn write_keys(path: &std::path::Path, keys: &[Uuid]) -> std::io::Result<()> {

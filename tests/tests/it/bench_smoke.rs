@@ -94,6 +94,8 @@ async fn seeded_releases_and_artists_are_served_under_load() {
             &app.db.url,
             "--releases",
             "40",
+            "--synthesized",
+            "15",
             "--connections",
             "2",
             "--batch",
@@ -105,8 +107,9 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     )
     .await;
     assert_eq!(seeded["releases"], 40, "{seeded}");
+    assert_eq!(seeded["copies"], 25, "{seeded}");
     let artists = seeded["artists"].as_i64().expect("artist count");
-    assert!(artists >= 40, "every release credits an artist: {seeded}");
+    assert!(artists >= 15, "every release credits an artist: {seeded}");
     // Everything the seed says it wrote is there, fetched, and in the key files.
     assert_eq!(
         app.db
@@ -121,6 +124,38 @@ async fn seeded_releases_and_artists_are_served_under_load() {
         artists
     );
     assert!(app.db.count("SELECT count(*) FROM track").await > 40);
+    // The copies were made with foreign-key checks off: every reference
+    // they hold must still resolve, and each has its own tracks and group.
+    for (what, sql) in [
+        (
+            "releases without tracks",
+            "SELECT count(*) FROM release r WHERE NOT EXISTS \
+             (SELECT 1 FROM track t WHERE t.release_mbid = r.mbid)",
+        ),
+        (
+            "releases without their group",
+            "SELECT count(*) FROM release r LEFT JOIN release_group g \
+             ON g.mbid = r.release_group_mbid WHERE g.mbid IS NULL",
+        ),
+        (
+            "tracks without their recording or medium",
+            "SELECT count(*) FROM track t LEFT JOIN recording c ON c.mbid = t.recording_mbid \
+             LEFT JOIN medium m ON (m.release_mbid, m.position) = (t.release_mbid, t.medium_position) \
+             WHERE c.mbid IS NULL OR m.release_mbid IS NULL",
+        ),
+        (
+            "credits without their artist",
+            "SELECT count(*) FROM artist_credit c LEFT JOIN artist a ON a.mbid = c.artist_mbid \
+             WHERE a.mbid IS NULL",
+        ),
+        (
+            "release groups shared by a copy and its original",
+            "SELECT count(*) FROM (SELECT release_group_mbid FROM release \
+             GROUP BY 1 HAVING count(*) > 1) shared",
+        ),
+    ] {
+        assert_eq!(app.db.count(sql).await, 0, "{what}");
+    }
     let keys = std::fs::read_to_string(Path::new(&scratch.path("releases.txt"))).expect("keys");
     assert_eq!(keys.lines().count(), 40);
 
