@@ -82,8 +82,8 @@ $$;
 -- On an entity table (TG_ARGV[0] names the kind). A new row is embedded
 -- nowhere yet, except that a release joins its group's list; a changed or
 -- deleted row voids its own answer and every answer that embeds it. Child
--- rows (tracks, credits, aliases, ISRCs…) are only written with their
--- entity's row, whose change fires this.
+-- rows (tracks, aliases, ISRCs…) are only written with their entity's row,
+-- whose change fires this; credits have triggers of their own (below).
 CREATE FUNCTION stored_answer_on_entity() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -134,6 +134,71 @@ CREATE TRIGGER release_voids_answers AFTER INSERT OR DELETE ON release
 CREATE TRIGGER release_change_voids_answers AFTER UPDATE ON release
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION stored_answer_on_entity('release');
+
+-- Credits are written apart from their owner's row: a release's fill
+-- rewrites the credits of its tracks' recordings and of its group, which
+-- other releases (a compilation with the same recording) show too, while
+-- those rows may not change. So a change of credits voids what shows them:
+-- the owner's answer, and the releases that show the owner's credits. One
+-- statement-level trigger per event, with the changed rows as a table, so
+-- a fill's one DELETE and one INSERT of credits cost one void each.
+CREATE FUNCTION stored_answer_void_credits(kinds text[], ids uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stored_answer_void('recording', ARRAY(
+        SELECT o.id FROM unnest(kinds, ids) AS o (kind, id) WHERE o.kind = 'recording'));
+    PERFORM stored_answer_void('release-group', ARRAY(
+        SELECT o.id FROM unnest(kinds, ids) AS o (kind, id) WHERE o.kind = 'release-group'));
+    PERFORM stored_answer_void('release', ARRAY(
+        SELECT o.id FROM unnest(kinds, ids) AS o (kind, id) WHERE o.kind = 'release'
+        UNION
+        SELECT t.release_mbid FROM unnest(kinds, ids) AS o (kind, id)
+        JOIN track t ON t.mbid = o.id WHERE o.kind = 'track'
+        UNION
+        SELECT t.release_mbid FROM unnest(kinds, ids) AS o (kind, id)
+        JOIN track t ON t.recording_mbid = o.id WHERE o.kind = 'recording'
+        UNION
+        SELECT r.mbid FROM unnest(kinds, ids) AS o (kind, id)
+        JOIN release r ON r.release_group_mbid = o.id WHERE o.kind = 'release-group'));
+END
+$$;
+
+CREATE FUNCTION stored_answer_on_new_credits() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    kinds text[];
+    ids uuid[];
+BEGIN
+    SELECT array_agg(entity_type), array_agg(mbid) INTO kinds, ids
+    FROM (SELECT DISTINCT entity_type, mbid FROM new_credits) AS c;
+    PERFORM stored_answer_void_credits(kinds, ids);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION stored_answer_on_old_credits() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    kinds text[];
+    ids uuid[];
+BEGIN
+    SELECT array_agg(entity_type), array_agg(mbid) INTO kinds, ids
+    FROM (SELECT DISTINCT entity_type, mbid FROM old_credits) AS c;
+    PERFORM stored_answer_void_credits(kinds, ids);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER artist_credit_insert_voids_answers AFTER INSERT ON artist_credit
+    REFERENCING NEW TABLE AS new_credits
+    FOR EACH STATEMENT EXECUTE FUNCTION stored_answer_on_new_credits();
+CREATE TRIGGER artist_credit_delete_voids_answers AFTER DELETE ON artist_credit
+    REFERENCING OLD TABLE AS old_credits
+    FOR EACH STATEMENT EXECUTE FUNCTION stored_answer_on_old_credits();
+-- An update keeps its owner (the key holds it): the new rows name it.
+CREATE TRIGGER artist_credit_update_voids_answers AFTER UPDATE ON artist_credit
+    REFERENCING NEW TABLE AS new_credits
+    FOR EACH STATEMENT EXECUTE FUNCTION stored_answer_on_new_credits();
 
 -- An artist's and a release group's answers say whether their list is
 -- complete (`aggregate_state.complete`).

@@ -109,44 +109,62 @@ async fn no_write_leaves_a_stored_answer_that_differs_from_the_tables() {
         );
     }
     // Then edits of what answers embed, by any writer (plain SQL here):
-    // names of rows that others show, stubs among them, and list states.
+    // names of rows that others show (stubs among them), the credits a
+    // release shows of its tracks' recordings and of its group, which
+    // change apart from their owner's row, and list states.
     let client = db.connect().await;
-    for (table, column, embedded) in [
+    for (what, embedded, edit) in [
         (
             "artist",
-            "name",
             "SELECT DISTINCT artist_mbid FROM artist_credit ORDER BY 1 LIMIT 4",
+            "UPDATE artist SET name = name || ' (edited)' WHERE mbid = $1",
         ),
         (
             "label",
-            "name",
             "SELECT DISTINCT label_mbid FROM release_label ORDER BY 1 LIMIT 4",
+            "UPDATE label SET name = name || ' (edited)' WHERE mbid = $1",
         ),
         (
             "recording",
-            "title",
             "SELECT DISTINCT recording_mbid FROM track ORDER BY 1 LIMIT 4",
+            "UPDATE recording SET title = title || ' (edited)' WHERE mbid = $1",
         ),
         (
-            "release_group",
-            "title",
+            "release group",
             "SELECT DISTINCT release_group_mbid FROM release ORDER BY 1 LIMIT 4",
+            "UPDATE release_group SET title = title || ' (edited)' WHERE mbid = $1",
         ),
         (
             "release",
-            "title",
             "SELECT mbid FROM release ORDER BY 1 LIMIT 4",
+            "UPDATE release SET title = title || ' (edited)' WHERE mbid = $1",
+        ),
+        (
+            "a credit of a recording on a track",
+            "SELECT DISTINCT recording_mbid FROM track ORDER BY 1 LIMIT 2",
+            "INSERT INTO artist_credit (entity_type, mbid, position, artist_mbid, credited_name) \
+             SELECT 'recording', $1, 1000, artist_mbid, 'Inserted' FROM artist_credit LIMIT 1",
+        ),
+        (
+            "a track's credit",
+            "SELECT DISTINCT mbid FROM artist_credit WHERE entity_type = 'track' ORDER BY 1 LIMIT 2",
+            "UPDATE artist_credit SET credited_name = credited_name || ' (edited)' \
+             WHERE entity_type = 'track' AND mbid = $1",
+        ),
+        (
+            "a release group's credit",
+            "SELECT DISTINCT c.mbid FROM artist_credit c JOIN release r ON r.release_group_mbid = c.mbid \
+             WHERE c.entity_type = 'release-group' ORDER BY 1 LIMIT 4",
+            "DELETE FROM artist_credit WHERE entity_type = 'release-group' AND mbid = $1",
         ),
     ] {
         let rows = client.query(embedded, &[]).await.unwrap();
-        assert!(!rows.is_empty(), "no {table} is embedded anywhere");
+        assert!(!rows.is_empty(), "no {what} is embedded anywhere");
         for row in rows {
             let id: uuid::Uuid = row.get(0);
-            let sql =
-                format!("UPDATE {table} SET {column} = {column} || ' (edited)' WHERE mbid = $1");
-            assert_eq!(client.execute(&sql, &[&id]).await.unwrap(), 1);
+            assert!(client.execute(edit, &[&id]).await.unwrap() > 0);
             let stale = check_all(&db, &store, &pool, &mut checked).await;
-            assert!(stale.is_empty(), "after editing {table} {id}: {stale:?}");
+            assert!(stale.is_empty(), "after editing {what} {id}: {stale:?}");
         }
     }
     let flipped = client
