@@ -3,13 +3,13 @@
 //!
 //! One [`EntityRepository`] per aggregate (artist, release group, release,
 //! recording, label) reads an entity with its nested data, or its stored
-//! answer; the
-//! [`CacheStateRepository`] answers what the cache knows *about* an MBID
-//! (when it was fetched, a remembered 404 or redirect) and whether it is
-//! fresh; the [`CatalogRepository`] reads browse lists and search results
-//! and keeps the ledger of lists to complete; the [`DocumentRepository`]
-//! holds the ws/2 documents the HTTP API answers from; the [`EntityWriter`]
-//! stores what a worker fetched, in one transaction. Asking for a fetch is not a
+//! answer ([`answers`]); the [`CacheStateRepository`] answers what the
+//! cache knows *about* an MBID (when it was fetched, a remembered 404 or
+//! redirect) and whether it is fresh; the [`CatalogRepository`] reads
+//! browse lists and search results and keeps the ledger of lists to
+//! complete; the [`DocumentRepository`] holds the ws/2 documents the HTTP
+//! API answers from; the [`EntityWriter`] stores what a worker fetched, in
+//! one transaction. Asking for a fetch is not a
 //! repository's job: that is `crate::fetch_requests`.
 
 use std::future::Future;
@@ -19,7 +19,6 @@ use bytes::Bytes;
 use deadpool_postgres::Pool;
 
 use super::answers::{self, StoredAnswer};
-
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
 use super::replicas::Replicas;
