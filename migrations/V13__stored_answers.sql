@@ -109,31 +109,25 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER artist_voids_answers AFTER INSERT OR DELETE ON artist
-    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('artist');
-CREATE TRIGGER artist_change_voids_answers AFTER UPDATE ON artist
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION stored_answer_on_entity('artist');
-CREATE TRIGGER label_voids_answers AFTER INSERT OR DELETE ON label
-    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('label');
-CREATE TRIGGER label_change_voids_answers AFTER UPDATE ON label
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION stored_answer_on_entity('label');
-CREATE TRIGGER recording_voids_answers AFTER INSERT OR DELETE ON recording
-    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('recording');
-CREATE TRIGGER recording_change_voids_answers AFTER UPDATE ON recording
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION stored_answer_on_entity('recording');
-CREATE TRIGGER release_group_voids_answers AFTER INSERT OR DELETE ON release_group
-    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('release-group');
-CREATE TRIGGER release_group_change_voids_answers AFTER UPDATE ON release_group
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION stored_answer_on_entity('release-group');
-CREATE TRIGGER release_voids_answers AFTER INSERT OR DELETE ON release
-    FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity('release');
-CREATE TRIGGER release_change_voids_answers AFTER UPDATE ON release
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION stored_answer_on_entity('release');
+-- One pair per entity table: inserts and deletes always, updates only when
+-- the row changed (a stub upsert that changes nothing fires nothing).
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['artist', 'label', 'recording', 'release_group', 'release'] LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %1$s_voids_answers AFTER INSERT OR DELETE ON %1$I '
+            'FOR EACH ROW EXECUTE FUNCTION stored_answer_on_entity(%2$L)',
+            t, replace(t, '_', '-'));
+        EXECUTE format(
+            'CREATE TRIGGER %1$s_change_voids_answers AFTER UPDATE ON %1$I '
+            'FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) '
+            'EXECUTE FUNCTION stored_answer_on_entity(%2$L)',
+            t, replace(t, '_', '-'));
+    END LOOP;
+END
+$$;
 
 -- Credits are written apart from their owner's row: a release's fill
 -- rewrites the credits of its tracks' recordings and of its group, which

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 
-use super::answers::{self, StoredAnswer};
+use super::answers::{self, Answerable, StoredAnswer};
 use super::documents::{self, DocumentAnswer, StoredDocument};
 use super::outcome::{self, Outcome};
 use super::replicas::Replicas;
@@ -254,14 +254,13 @@ impl PgStore {
 }
 
 macro_rules! entity_repository {
-    ($ty:ty, $load:path) => {
+    ($ty:ty) => {
         impl EntityRepository<$ty> for PgStore {
             async fn find(&self, mbid: Mbid) -> Result<Option<Cached<$ty>>, DbError> {
                 self.replicas
-                    .find(
-                        &self.pool,
-                        |client| async move { $load(&client, mbid).await },
-                    )
+                    .find(&self.pool, |client| async move {
+                        <$ty as Answerable>::read(&client, mbid).await
+                    })
                     .await
             }
 
@@ -289,11 +288,11 @@ macro_rules! entity_repository {
     };
 }
 
-entity_repository!(Artist, read::artist);
-entity_repository!(Label, read::label);
-entity_repository!(Recording, read::recording);
-entity_repository!(ReleaseGroup, read::release_group);
-entity_repository!(Release, read::release);
+entity_repository!(Artist);
+entity_repository!(Label);
+entity_repository!(Recording);
+entity_repository!(ReleaseGroup);
+entity_repository!(Release);
 
 impl CacheStateRepository for PgStore {
     async fn fetched_at(
