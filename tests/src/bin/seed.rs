@@ -16,12 +16,13 @@
 //! folder, and prints how many releases per second were stored.
 //!
 //! Beyond `--synthesized` releases (5,000), the rest are copies made in
-//! SQL, a few thousand releases a second instead of a few hundred: each
-//! round copies every synthesized release with its release group, media,
-//! tracks, recordings, ISRCs, credits, labels and annotations, every MBID
-//! mapped to `md5(mbid/round)` (artists and labels are shared, as on real
-//! releases of one artist). Triggers and foreign-key checks are off for the
-//! copy (`session_replication_role = replica`): the database is new, so no
+//! SQL, about a thousand releases a second on two cores instead of a
+//! hundred: each round, on one of the connections, copies every synthesized
+//! release with its release group, media, tracks, recordings, ISRCs,
+//! credits, labels and annotations, every MBID mapped to `md5(mbid/round)`
+//! (artists and labels are shared, as on real releases of one artist).
+//! Triggers and foreign-key checks are off for the copy
+//! (`session_replication_role = replica`): the database is new, so no
 //! stored answer exists to void. A copy's `raw` document still names its
 //! original's MBIDs; the gRPC reads, which the scaling series measures, do
 //! not read it.
@@ -29,7 +30,7 @@
 #[path = "../synth.rs"]
 mod synth;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -163,8 +164,13 @@ async fn main() -> anyhow::Result<()> {
         stored.artists.extend(part.artists);
     }
     let copied = if args.releases > synthesized {
-        let client = pool.get().await?;
-        copy_releases(&client, &stored.releases, args.releases - synthesized).await?
+        copy_releases(
+            &pool,
+            args.connections,
+            &stored.releases,
+            args.releases - synthesized,
+        )
+        .await?
     } else {
         Vec::new()
     };
@@ -297,12 +303,66 @@ const COPIED: &[(&str, &str, &[&str])] = &[
 ];
 
 /// Adds `count` copies of the `synthesized` releases (see the module docs),
-/// in rounds of one copy of each, one transaction a round; their MBIDs.
+/// in rounds of one copy of each, one transaction a round, the rounds spread
+/// over the pool's connections (a round is one backend's work, and rounds
+/// touch disjoint rows); their MBIDs, in round order.
 async fn copy_releases(
-    client: &deadpool_postgres::Client,
+    pool: &deadpool_postgres::Pool,
+    connections: usize,
     synthesized: &[Uuid],
     count: u64,
 ) -> anyhow::Result<Vec<Uuid>> {
+    let per_round = u64::try_from(synthesized.len())?;
+    anyhow::ensure!(per_round > 0, "no stored release to copy");
+    let rounds = count.div_ceil(per_round);
+    let next = Arc::new(AtomicU64::new(1));
+    let synthesized = Arc::new(synthesized.to_vec());
+    let mut copiers = Vec::new();
+    for _ in 0..connections.min(usize::try_from(rounds)?) {
+        let (pool, next, synthesized) = (pool.clone(), next.clone(), synthesized.clone());
+        copiers.push(tokio::spawn(async move {
+            let client = pool.get().await?;
+            let statements = prepare_copy(&client, &synthesized).await?;
+            let keys_sql =
+                "SELECT pg_temp.seed_copy(mbid, $1) FROM seed_release WHERE n < $2 ORDER BY n";
+            let mut copied = Vec::new();
+            loop {
+                let round = next.fetch_add(1, Ordering::Relaxed);
+                if round > rounds {
+                    break;
+                }
+                let take = i32::try_from(per_round.min(count - (round - 1) * per_round))?;
+                let round = i32::try_from(round)?;
+                client.batch_execute("BEGIN").await?;
+                for sql in &statements {
+                    client.execute(sql.as_str(), &[&round, &take]).await?;
+                }
+                client.batch_execute("COMMIT").await?;
+                let keys = client.query(keys_sql, &[&round, &take]).await?;
+                copied.push((round, keys.iter().map(|r| r.get(0)).collect::<Vec<Uuid>>()));
+            }
+            client
+                .batch_execute("RESET session_replication_role")
+                .await?;
+            Ok::<_, anyhow::Error>(copied)
+        }));
+    }
+    let mut by_round = BTreeMap::new();
+    for copier in copiers {
+        by_round.extend(copier.await??);
+    }
+    pool.get().await?.batch_execute("ANALYZE").await?;
+    Ok(by_round.into_values().flatten().collect())
+}
+
+/// Sets a connection up to copy: triggers and foreign-key checks off, the
+/// MBID mapping, and the sets of rows each table's copy takes (temporary,
+/// so per connection); the copy statements, one per table, with `$1` the
+/// round and `$2` how many of the synthesized releases it copies.
+async fn prepare_copy(
+    client: &deadpool_postgres::Client,
+    synthesized: &[Uuid],
+) -> anyhow::Result<Vec<String>> {
     client
         .execute(
             "CREATE TEMP TABLE seed_release AS SELECT mbid, (ord - 1)::int AS n \
@@ -334,12 +394,6 @@ async fn copy_releases(
              ANALYZE seed_release, seed_group, seed_track, seed_recording, seed_owned;",
         )
         .await?;
-    let per_round: u64 = client
-        .query_one("SELECT count(*) FROM seed_release", &[])
-        .await?
-        .get::<_, i64>(0)
-        .try_into()?;
-    anyhow::ensure!(per_round > 0, "no stored release to copy");
     let mut statements = Vec::new();
     for (table, rows, mapped) in COPIED {
         let columns: Vec<String> = client
@@ -367,25 +421,7 @@ async fn copy_releases(
             values.join(", "),
         ));
     }
-    let keys_sql = "SELECT pg_temp.seed_copy(mbid, $1) FROM seed_release WHERE n < $2 ORDER BY n";
-    let mut copied = Vec::with_capacity(usize::try_from(count)?);
-    let mut round: i32 = 0;
-    while (copied.len() as u64) < count {
-        round += 1;
-        let take = i32::try_from(per_round.min(count - copied.len() as u64))?;
-        client.batch_execute("BEGIN").await?;
-        for sql in &statements {
-            client.execute(sql.as_str(), &[&round, &take]).await?;
-        }
-        client.batch_execute("COMMIT").await?;
-        for row in client.query(keys_sql, &[&round, &take]).await? {
-            copied.push(row.get(0));
-        }
-    }
-    client
-        .batch_execute("ANALYZE; RESET session_replication_role")
-        .await?;
-    Ok(copied)
+    Ok(statements)
 }
 
 fn write_keys(path: &std::path::Path, keys: &[Uuid]) -> std::io::Result<()> {
