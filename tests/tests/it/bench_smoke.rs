@@ -159,38 +159,10 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     let keys = std::fs::read_to_string(Path::new(&scratch.path("releases.txt"))).expect("keys");
     assert_eq!(keys.lines().count(), 40);
 
-    // Closed loop, keys from the file, uniform; the hot tier's hit ratio
-    // read from query-api's counters.
-    let hits = run_json(
-        BENCH,
-        args(&[
-            "load",
-            "--addr",
-            &addr,
-            "--clients",
-            "2",
-            "--duration",
-            "1",
-            "--warmup",
-            "0.2",
-            "--method",
-            "release",
-            "--keys",
-            &scratch.path("releases.txt"),
-            "--metrics",
-            &metrics,
-            "--json",
-        ]),
-    )
-    .await;
-    assert_all_answered(&hits);
-    assert_eq!(hits["keys"], 40);
-    // 40 releases fit the tier: after each one's first read, every read hits.
-    let ratio = hits["hot_hit_ratio"].as_f64().expect("a hit ratio");
-    assert!(ratio > 0.5 && ratio <= 1.0, "{hits}");
-
     // Every key once, then stop, long before the duration: how the
-    // benchmark warms the hot set.
+    // benchmark warms the hot set (and builds each stored answer). First,
+    // so the uniform run below finds every key in the tier however slowly
+    // this machine answers.
     let once = run_json(
         BENCH,
         args(&[
@@ -218,6 +190,36 @@ async fn seeded_releases_and_artists_are_served_under_load() {
     assert_all_answered(&once);
     assert_eq!(once["requests"], 40, "{once}");
     assert_eq!(once["dist"], "once", "{once}");
+
+    // Closed loop, keys from the file, uniform; the hot tier's hit ratio
+    // read from query-api's counters.
+    let hits = run_json(
+        BENCH,
+        args(&[
+            "load",
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--method",
+            "release",
+            "--keys",
+            &scratch.path("releases.txt"),
+            "--metrics",
+            &metrics,
+            "--json",
+        ]),
+    )
+    .await;
+    assert_all_answered(&hits);
+    assert_eq!(hits["keys"], 40);
+    // 40 releases fit the tier, and each was read once above: every read hits.
+    let ratio = hits["hot_hit_ratio"].as_f64().expect("a hit ratio");
+    assert!(ratio > 0.5 && ratio <= 1.0, "{hits}");
 
     // Keys from the database, Zipf-skewed, and a watched process (this one).
     let pid = std::process::id().to_string();
