@@ -32,6 +32,7 @@ import http.client
 import json
 import platform
 import sys
+import time
 import zlib
 from urllib.parse import quote
 
@@ -167,17 +168,28 @@ def build():
     return out
 
 
+# Picard sends a request again after a 503, slowing down first, a few times
+# before it gives up (picard/webservice/__init__.py: ratecontrol.slow_down,
+# WSRequest.max_retries_reached). A miss not filled within the facade's wait
+# is such a 503, with Retry-After.
+RETRIES_ON_503 = 5
+
+
 def send(hostport, req):
     """Send one request with Picard's exact path and headers; decode gzip/deflate bodies."""
     host, _, port = hostport.rpartition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    conn.putrequest("GET", req["path"], skip_accept_encoding=True)
-    for k, v in req["headers"].items():
-        conn.putheader(k, v)
-    conn.endheaders()
-    r = conn.getresponse()
-    raw = r.read()
-    conn.close()
+    for attempt in range(RETRIES_ON_503 + 1):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.putrequest("GET", req["path"], skip_accept_encoding=True)
+        for k, v in req["headers"].items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        if r.status != 503 or attempt == RETRIES_ON_503:
+            break
+        time.sleep(min(float(r.getheader("Retry-After") or 1), 5))
     enc = (r.getheader("Content-Encoding") or "identity").lower()
     if enc in ("gzip", "x-gzip"):
         raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
