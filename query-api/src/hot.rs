@@ -67,8 +67,9 @@ impl HotKey {
 const SHARDS: usize = 1024;
 
 /// What an entry costs beyond its body: key, timestamp, `Bytes` header and
-/// moka's own bookkeeping, roughly. (Resident size under churn came to ~1.6×
-/// the capacity, allocator slack included; docs/benchmarks.md.)
+/// moka's own bookkeeping, roughly. (Resident size under churn came to ~1.7×
+/// the capacity with glibc's malloc, which kept the holes; ~1.3× with the
+/// jemalloc query-api now runs on; docs/benchmarks.md, "Round five".)
 const ENTRY_OVERHEAD: u32 = 256;
 
 /// One cached answer: when its data was fetched, and its bytes as they are

@@ -8,6 +8,14 @@ use musicmeta_query_api::{Application, StartError, client};
 use musicmeta_shared::mbid::EntityType;
 use musicmeta_shared::{cli, telemetry};
 
+/// jemalloc, built to give freed pages back to the system at once
+/// (`dirty_decay_ms:0`, `.cargo/config.toml`). The hot tier turns over
+/// thousands of copies a second of every size from 1 to 70 kB; glibc's
+/// malloc kept the holes they left, so resident size peaked at ~1.7× the
+/// tier's budget (docs/benchmarks.md, "Round five").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     version,
